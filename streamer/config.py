@@ -1,0 +1,103 @@
+"""Frozen settings: where to connect and with which key.
+
+``Endpoints`` selects the venue: real Binance, the testnet, or the local exchange of
+``streamer.testing`` all differ only by these URLs. ``Credentials`` never shows its secret in a
+repr, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from streamer.errors import ConfigurationError
+
+__all__ = ["Credentials", "Endpoints"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Base URLs of one venue: REST, market streams, WebSocket API."""
+
+    rest: str
+    ws: str
+    ws_api: str
+    venue: str = "spot"
+
+    def __post_init__(self) -> None:
+        if not self.rest.startswith(("http://", "https://")):
+            raise ConfigurationError(f"rest endpoint must be an http(s) URL, got {self.rest!r}")
+        for name in ("ws", "ws_api"):
+            url = getattr(self, name)
+            if not url.startswith(("ws://", "wss://")):
+                raise ConfigurationError(f"{name} endpoint must be a ws(s) URL, got {url!r}")
+        if self.venue not in ("spot", "usdm", "coinm"):
+            raise ConfigurationError(f"unknown venue {self.venue!r}")
+
+    @classmethod
+    def binance_spot(cls) -> Endpoints:
+        """Production spot (protocol §7.7)."""
+        return cls(
+            rest="https://api.binance.com",
+            ws="wss://stream.binance.com:9443",
+            ws_api="wss://ws-api.binance.com:443/ws-api/v3",
+        )
+
+    @classmethod
+    def binance_spot_testnet(cls) -> Endpoints:
+        """Spot testnet (protocol §7.7)."""
+        return cls(
+            rest="https://testnet.binance.vision",
+            ws="wss://stream.testnet.binance.vision",
+            ws_api="wss://ws-api.testnet.binance.vision/ws-api/v3",
+        )
+
+    @classmethod
+    def binance_usdm(cls) -> Endpoints:
+        """Production USD-M futures; depth streams live under the routed ``/public`` path."""
+        return cls(
+            rest="https://fapi.binance.com",
+            ws="wss://fstream.binance.com/public",
+            ws_api="wss://ws-fapi.binance.com/ws-fapi/v1",
+            venue="usdm",
+        )
+
+    @classmethod
+    def local(cls, host: str, port: int) -> Endpoints:
+        """The local exchange of ``streamer.testing`` listening on ``host:port``."""
+        return cls(
+            rest=f"http://{host}:{port}",
+            ws=f"ws://{host}:{port}",
+            ws_api=f"ws://{host}:{port}/ws-api/v3",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An API key and its secret (HMAC secret or Ed25519 private key in PEM).
+
+    The secret is excluded from ``repr`` and comparisons so it cannot leak into logs.
+    """
+
+    api_key: str
+    secret: str = field(repr=False, compare=False)
+    key_type: str = "HMAC"
+
+    def __post_init__(self) -> None:
+        if not self.api_key or not self.secret:
+            raise ConfigurationError("api key and secret must both be non-empty")
+        if self.key_type not in ("HMAC", "ED25519"):
+            raise ConfigurationError(f"unknown key type {self.key_type!r}")
+
+    def __repr__(self) -> str:
+        shown = self.api_key[:4] + "…" if len(self.api_key) > 8 else "…"
+        return f"Credentials(api_key={shown!r}, secret=<hidden>, key_type={self.key_type!r})"
+
+    @classmethod
+    def from_env(cls, prefix: str = "BINANCE") -> Credentials:
+        """Read ``{prefix}_API_KEY`` and ``{prefix}_API_SECRET`` (and optional ``_KEY_TYPE``)."""
+        key = os.environ.get(f"{prefix}_API_KEY", "")
+        secret = os.environ.get(f"{prefix}_API_SECRET", "")
+        if not key or not secret:
+            raise ConfigurationError(f"set {prefix}_API_KEY and {prefix}_API_SECRET")
+        return cls(key, secret, os.environ.get(f"{prefix}_KEY_TYPE", "HMAC"))

@@ -1,0 +1,140 @@
+"""The exception tree of ``streamer``.
+
+Every exception the library raises on purpose derives from :class:`StreamerError` and carries
+structured attributes instead of facts hidden in the message. Foreign exceptions (aiohttp,
+websockets, orjson) are translated at the boundary with ``raise ... from exc``.
+
+Exchange misbehaviour seen by a pure core (a gap, drift, a malformed frame) is *not* raised: it
+becomes state plus an event. These exceptions are for callers: misuse, I/O failures, rejections.
+
+    StreamerError
+    ├── ConfigurationError          bad settings, caught before any I/O
+    ├── StreamerClosed              you closed it (distinct from "it broke")
+    ├── TransportError              the network broke
+    │   ├── ConnectError
+    │   ├── ConnectionLost
+    │   └── RequestTimeout
+    ├── ProtocolError               the peer sent something we cannot use
+    │   └── MalformedMessage
+    ├── ExchangeError               the exchange answered with an error (code, status)
+    │   ├── RateLimited             429, carries retry_after
+    │   ├── IPBanned                418, carries retry_after
+    │   ├── AuthenticationError     -1022, -2014, -2015, 401
+    │   ├── OrderRejected           -2010, -1013, ... (the order certainly does not exist)
+    │   └── UnknownOrderStatus      5xx, -1006, -1007, timeout after send (it may exist)
+    └── BookError
+        ├── BookNotReady            the book is not synced yet
+        └── BookOutOfSync           the book lost sync (gap, drift) and is resyncing
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BookError",
+    "BookNotReady",
+    "BookOutOfSync",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectionLost",
+    "ExchangeError",
+    "IPBanned",
+    "MalformedMessage",
+    "OrderRejected",
+    "ProtocolError",
+    "RateLimited",
+    "RequestTimeout",
+    "StreamerClosed",
+    "StreamerError",
+    "TransportError",
+    "UnknownOrderStatus",
+]
+
+
+class StreamerError(Exception):
+    """Base of every exception raised by streamer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        symbol: str | None = None,
+        client_order_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
+        self.symbol = symbol
+        self.client_order_id = client_order_id
+
+
+class ConfigurationError(StreamerError):
+    """Invalid settings, detected before any I/O."""
+
+
+class StreamerClosed(StreamerError):
+    """The object was closed by its owner; not a failure."""
+
+
+class TransportError(StreamerError):
+    """The network failed."""
+
+
+class ConnectError(TransportError):
+    """A connection could not be established."""
+
+
+class ConnectionLost(TransportError):
+    """An established connection dropped."""
+
+
+class RequestTimeout(TransportError):
+    """No answer arrived in time."""
+
+
+class ProtocolError(StreamerError):
+    """The peer sent something that does not follow the protocol."""
+
+
+class MalformedMessage(ProtocolError):
+    """A frame or body could not be decoded into a valid message."""
+
+
+class ExchangeError(StreamerError):
+    """The exchange answered with an error; ``code`` and ``status`` say which."""
+
+
+class RateLimited(ExchangeError):
+    """HTTP 429: back off for ``retry_after`` seconds."""
+
+
+class IPBanned(ExchangeError):
+    """HTTP 418: the IP is banned for ``retry_after`` seconds."""
+
+
+class AuthenticationError(ExchangeError):
+    """The key, signature or permissions were refused."""
+
+
+class OrderRejected(ExchangeError):
+    """The order certainly was not placed (or not cancelled)."""
+
+
+class UnknownOrderStatus(ExchangeError):
+    """The outcome is unknown: the order may or may not exist (protocol §5.4)."""
+
+
+class BookError(StreamerError):
+    """A book cannot answer right now."""
+
+
+class BookNotReady(BookError):
+    """The book has not been synced yet."""
+
+
+class BookOutOfSync(BookError):
+    """The book lost sync and is being rebuilt."""

@@ -1,0 +1,114 @@
+"""Many symbols of one venue: decode frames once, route each diff to its symbol's sync machine.
+
+A malformed frame becomes a counted :class:`~streamer.sansio.wire.Malformed` event; frames of
+other kinds (bookTicker, trades, ...) are counted and skipped. Each symbol resyncs on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from streamer.sansio.book_sync import BookSync, Outcome, SyncEvent
+from streamer.sansio.wire import (
+    DEFAULT_MAX_FRAME,
+    DepthDiff,
+    Malformed,
+    Venue,
+    decode_frame,
+    decode_snapshot,
+)
+
+__all__ = ["DepthBooks", "FrameCounters"]
+
+
+@dataclass(slots=True)
+class FrameCounters:
+    frames: int = 0
+    malformed: int = 0
+    other: int = 0
+    unsubscribed: int = 0  # diffs of symbols this object does not track
+
+
+class DepthBooks:
+    """The sync machines of every tracked symbol of one venue.
+
+    With ``symbols=None`` a machine is created for each symbol the first time one of its diffs
+    arrives (replay); otherwise diffs of other symbols are counted and ignored.
+    """
+
+    def __init__(
+        self,
+        venue: Venue = Venue.SPOT,
+        symbols: Iterable[str] | None = None,
+        *,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        snapshot_limit: int | None = None,
+        max_buffer: int = 2000,
+    ) -> None:
+        self.venue = venue
+        self.max_frame = max_frame
+        self._auto = symbols is None
+        self._options = {"snapshot_limit": snapshot_limit, "max_buffer": max_buffer}
+        self.books: dict[str, BookSync] = {}
+        for symbol in symbols or ():
+            self.add(symbol)
+        self.counters = FrameCounters()
+        self._malformed: list[Malformed] = []
+
+    def add(self, symbol: str) -> BookSync:
+        symbol = symbol.upper()
+        sync = self.books.get(symbol)
+        if sync is None:
+            sync = BookSync(
+                symbol,
+                self.venue,
+                snapshot_limit=self._options["snapshot_limit"],
+                max_buffer=self._options["max_buffer"] or 2000,
+            )
+            self.books[symbol] = sync
+        return sync
+
+    def receive_frame(self, data: bytes | str, stream: str = "") -> Outcome | None:
+        """Feed one stream frame; return what its symbol's machine did, if it was a diff."""
+        counters = self.counters
+        counters.frames += 1
+        msg = decode_frame(data, stream, max_size=self.max_frame)
+        if type(msg) is DepthDiff:
+            sync = self.books.get(msg.symbol)
+            if sync is None:
+                if not self._auto:
+                    counters.unsubscribed += 1
+                    return None
+                sync = self.add(msg.symbol)
+            return sync.receive_diff(msg)
+        if type(msg) is Malformed:
+            counters.malformed += 1
+            self._malformed.append(msg)
+        else:
+            counters.other += 1
+        return None
+
+    def receive_snapshot(
+        self, symbol: str, body: bytes | str, token: int | None, *, limit: int | None = None
+    ) -> None:
+        """Feed a REST depth body for ``symbol`` (``token=None``: unrequested)."""
+        sync = self.books.get(symbol.upper())
+        if sync is None:
+            return
+        snapshot = decode_snapshot(body, f"depth {symbol}")
+        if isinstance(snapshot, Malformed):
+            self.counters.malformed += 1
+            self._malformed.append(snapshot)
+            if token is not None:
+                sync.snapshot_failed(token)
+            return
+        sync.receive_snapshot(snapshot, token, limit=limit)
+
+    def events(self) -> list[SyncEvent | Malformed]:
+        """Every event since the last call: malformed frames first, then each symbol's."""
+        out: list[SyncEvent | Malformed] = list(self._malformed)
+        self._malformed.clear()
+        for sync in self.books.values():
+            out.extend(sync.events())
+        return out

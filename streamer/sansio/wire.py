@@ -1,0 +1,252 @@
+"""Wire decoding: market-stream frames and REST depth bodies -> typed, validated values.
+
+Decoding only, no behaviour: nothing here knows about sync rules or books. Every frame either
+becomes a valid value or a :class:`Malformed` carrying the stream name, the reason and a truncated
+excerpt; nothing raises out of :func:`decode_frame` or :func:`decode_snapshot`.
+
+A value is valid when every price and quantity is a plain non-negative decimal string (digits with
+at most one dot; prices also non-zero) and every id is an integer. Validation happens here, before
+any book sees the message, so a bad level can never be half-applied.
+
+Hot path: ``decode_frame`` runs once per WebSocket message. It parses with orjson and validates
+levels with C-level string methods (``isascii`` + ``isdigit``), which measured faster than a regular
+expression or ``Decimal`` per string (see benchmarks/bench_core.py and the README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+import orjson
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "DEFAULT_MAX_SNAPSHOT",
+    "DepthDiff",
+    "DepthSnapshot",
+    "Malformed",
+    "OtherEvent",
+    "Venue",
+    "decode_frame",
+    "decode_snapshot",
+    "is_valid_price",
+    "is_valid_qty",
+    "venue_from_url",
+]
+
+#: Largest stream frame accepted. Real diff frames are a few KiB; a 5000-level partial book is
+#: about 300 KiB. Anything larger is refused before parsing so a hostile frame costs nothing.
+DEFAULT_MAX_FRAME: Final = 1 << 20
+#: Largest REST depth body accepted (5000 levels per side are about 300 KiB).
+DEFAULT_MAX_SNAPSHOT: Final = 8 << 20
+_EXCERPT: Final = 120
+
+Level = list[str]  # [price, quantity], exactly as received
+
+
+class Venue(StrEnum):
+    """Which book-sync rules apply (protocol §2): spot, or futures (USD-M and COIN-M share them)."""
+
+    SPOT = "spot"
+    USDM = "usdm"
+    COINM = "coinm"
+
+    @property
+    def is_futures(self) -> bool:
+        return self is not Venue.SPOT
+
+
+def venue_from_url(url: str) -> Venue:
+    """The venue a URL belongs to, from its host or path (capture-format.md)."""
+    if "fstream" in url or "/fapi/" in url:
+        return Venue.USDM
+    if "dstream" in url or "/dapi/" in url:
+        return Venue.COINM
+    return Venue.SPOT
+
+
+@dataclass(frozen=True, slots=True)
+class DepthDiff:
+    """One ``depthUpdate`` event: levels to set to absolute quantities (``"0..."`` deletes)."""
+
+    symbol: str
+    first_id: int  # U
+    last_id: int  # u
+    prev_last_id: int | None  # pu (futures only)
+    bids: list[Level]
+    asks: list[Level]
+    event_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class DepthSnapshot:
+    """A REST depth snapshot: the book at ``last_update_id``, best levels first."""
+
+    last_update_id: int
+    bids: list[Level]
+    asks: list[Level]
+
+
+@dataclass(frozen=True, slots=True)
+class OtherEvent:
+    """A well-formed frame this core does not use (bookTicker, trade, kline, ...)."""
+
+    stream: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A frame or body that could not be decoded; the reader counts it and moves on."""
+
+    stream: str
+    reason: str
+    excerpt: str
+
+
+def _excerpt(data: bytes | str) -> str:
+    head = data[:_EXCERPT]
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+    return text + ("…" if len(data) > _EXCERPT else "")
+
+
+def is_valid_qty(text: object) -> bool:
+    """True for a plain non-negative decimal string such as ``"0.00100000"`` or ``"12"``."""
+    # isascii() excludes non-ASCII digits that isdigit() would accept; removing one dot leaves
+    # only digits exactly when the string has at most one dot and no sign, space or exponent.
+    return type(text) is str and text.isascii() and text.replace(".", "", 1).isdigit()
+
+
+def is_valid_price(text: object) -> bool:
+    """True for a valid quantity that is not zero (a level at price 0 cannot exist)."""
+    return is_valid_qty(text) and str(text).strip("0.") != ""
+
+
+def _valid_levels(levels: object) -> bool:
+    if type(levels) is not list:
+        return False
+    for level in levels:
+        if type(level) is not list or len(level) != 2:
+            return False
+        price, qty = level
+        # Inlined is_valid_qty/is_valid_price: this loop is the decoder's hot path.
+        if not (
+            type(price) is str
+            and type(qty) is str
+            and qty.isascii()
+            and qty.replace(".", "", 1).isdigit()
+            and price.isascii()
+            and price.replace(".", "", 1).isdigit()
+            and price.strip("0.")
+        ):
+            return False
+    return True
+
+
+def _diff_from(payload: dict[str, Any], stream: str, raw: bytes | str) -> DepthDiff | Malformed:
+    symbol = payload.get("s")
+    first = payload.get("U")
+    last = payload.get("u")
+    prev = payload.get("pu")
+    bids = payload.get("b")
+    asks = payload.get("a")
+    when = payload.get("E", 0)
+    if type(symbol) is not str or not symbol:
+        return Malformed(stream, "depthUpdate without a symbol", _excerpt(raw))
+    if type(first) is not int or type(last) is not int or first > last or first < 0:
+        return Malformed(stream, "depthUpdate with bad U/u", _excerpt(raw))
+    if prev is not None and type(prev) is not int:
+        return Malformed(stream, "depthUpdate with bad pu", _excerpt(raw))
+    if type(when) is not int:
+        return Malformed(stream, "depthUpdate with bad E", _excerpt(raw))
+    if not _valid_levels(bids) or not _valid_levels(asks):
+        return Malformed(stream, "depthUpdate with a bad price level", _excerpt(raw))
+    return DepthDiff(symbol, first, last, prev, bids, asks, when)  # type: ignore[arg-type]
+
+
+def _kind_of(payload: dict[str, Any]) -> str | None:
+    """The kind of a non-depth payload we recognise, or None."""
+    event = payload.get("e")
+    if isinstance(event, str):
+        return event if event in _KNOWN_EVENTS else None
+    if "lastUpdateId" in payload:
+        return "partialDepth"
+    if "u" in payload and "b" in payload and "a" in payload:
+        return "bookTicker"
+    return None
+
+
+_KNOWN_EVENTS: Final = frozenset(
+    {
+        "bookTicker",
+        "trade",
+        "aggTrade",
+        "kline",
+        "24hrTicker",
+        "24hrMiniTicker",
+        "avgPrice",
+        "serverShutdown",
+        "markPriceUpdate",
+        "forceOrder",
+        "referencePrice",
+        "blockTrade",
+    }
+)
+
+
+def decode_frame(
+    data: bytes | str, stream: str = "", *, max_size: int = DEFAULT_MAX_FRAME
+) -> DepthDiff | OtherEvent | Malformed:
+    """Decode one market-stream text frame, raw (``/ws``) or combined (``/stream``).
+
+    ``stream`` names the connection for error reports when the frame itself has no stream name.
+    """
+    if len(data) > max_size:
+        return Malformed(stream, f"frame of {len(data)} bytes exceeds {max_size}", _excerpt(data))
+    if not data:
+        return Malformed(stream, "empty frame", "")
+    try:
+        msg = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return Malformed(stream, f"invalid JSON: {exc}", _excerpt(data))
+    if type(msg) is not dict:
+        return Malformed(stream, "frame is not a JSON object", _excerpt(data))
+    payload: Any = msg
+    if "stream" in msg and "data" in msg:
+        name = msg["stream"]
+        payload = msg["data"]
+        if type(name) is not str or type(payload) is not dict:
+            return Malformed(stream, "bad combined-stream envelope", _excerpt(data))
+        stream = name
+    if payload.get("e") == "depthUpdate":
+        return _diff_from(payload, stream, data)
+    if "id" in payload and ("result" in payload or "error" in payload or "code" in payload):
+        return OtherEvent(stream, "response")  # answer to SUBSCRIBE & co (protocol §1.4)
+    kind = _kind_of(payload)
+    if kind is None:
+        return Malformed(stream, "unknown event type", _excerpt(data))
+    return OtherEvent(stream, kind)
+
+
+def decode_snapshot(
+    body: bytes | str, source: str = "", *, max_size: int = DEFAULT_MAX_SNAPSHOT
+) -> DepthSnapshot | Malformed:
+    """Decode a REST depth body (``/api/v3/depth``, ``/fapi/v1/depth``, WS-API ``depth`` result)."""
+    if len(body) > max_size:
+        return Malformed(source, f"body of {len(body)} bytes exceeds {max_size}", _excerpt(body))
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return Malformed(source, f"invalid JSON: {exc}", _excerpt(body))
+    if type(msg) is not dict:
+        return Malformed(source, "snapshot is not a JSON object", _excerpt(body))
+    last = msg.get("lastUpdateId")
+    bids = msg.get("bids")
+    asks = msg.get("asks")
+    if type(last) is not int or last < 0:
+        return Malformed(source, "snapshot without a valid lastUpdateId", _excerpt(body))
+    if not _valid_levels(bids) or not _valid_levels(asks):
+        return Malformed(source, "snapshot with a bad price level", _excerpt(body))
+    return DepthSnapshot(last, bids, asks)  # type: ignore[arg-type]
