@@ -4,40 +4,61 @@ Representation (chosen by measurement, see the README and benchmarks/bench_core.
 
 * Each side keeps ``qty``: a dict from the price *string as received* to the quantity string as
   received. Binance spells a given price the same way everywhere (protocol §9.2), so the common
-  case, updating an existing level, is one dict lookup and one store: no number parsing at all.
-* Ordering lives in two parallel lists sorted by exact ``Decimal`` value: ``keys`` (the Decimals)
-  and ``prices`` (the strings). Only inserting or deleting a level parses the price and bisects.
-* A price that arrives in a different spelling of a level we hold ("0.35" vs "0.35000000") misses
-  the dict, is parsed, and the bisect finds the existing level by value, which is then updated
-  under its first spelling. Exactness never depends on the spelling; only speed does.
+  case, changing the quantity of a level we hold, is one dict lookup and one store: no parsing.
+* Order lives in two parallel lists sorted by price: ``keys`` and ``prices`` (the strings). Only
+  inserting or deleting a level parses its price and bisects.
+* Keys are ``float(price)``, which is ~3x cheaper to build and compare than ``Decimal``. Floats only
+  ever *order* levels, they are never shown or stored as values, and rounding is monotonic, so the
+  order is exact unless two different prices round to the same float (more than ~15 significant
+  digits). The first time that happens the side rebuilds itself with ``Decimal`` keys for good.
+* A price that arrives in another spelling of a level we hold ("0.35" vs "0.35000000") misses the
+  dict; the bisect then finds the held level and compares exact values, and the level is updated
+  under its first spelling. Exactness never depends on spelling; only speed does.
 
-Nothing here is ever rounded through a binary float. Inputs are assumed validated by
-:mod:`streamer.sansio.wire` (plain non-negative decimal strings).
+``apply`` validates each level in the same loop that applies it and records what it changed, so a
+bad level anywhere in a diff is rolled back and never half-applied. Prices already held were
+validated when inserted and are not checked again; that is what makes validation cheap enough for
+the hot path. ``check`` validates without applying (for diffs buffered before a snapshot).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 
-__all__ = ["Book", "BookSide", "is_zero"]
+__all__ = ["Book", "BookSide", "is_zero", "valid_price", "valid_qty"]
+
+Key = float | Decimal
 
 
 def is_zero(qty: str) -> bool:
-    """True when a validated quantity string is zero ("0", "0.00000000", ".0")."""
+    """True when a valid quantity string is zero ("0", "0.00000000", ".0")."""
     return not qty.strip("0.")
+
+
+def valid_qty(text: object) -> bool:
+    """A plain non-negative decimal string: ASCII digits with at most one dot."""
+    # isascii() rules out non-ASCII digits that isdigit() accepts; dropping one dot leaves only
+    # digits exactly when there is at most one dot and no sign, space, exponent or underscore.
+    return type(text) is str and text.isascii() and text.replace(".", "", 1).isdigit()
+
+
+def valid_price(text: object) -> bool:
+    """A valid quantity that is not zero: no level can sit at price 0."""
+    return valid_qty(text) and not is_zero(str(text))
 
 
 class BookSide:
     """Price levels of one side. ``descending`` puts the highest price first (bids)."""
 
-    __slots__ = ("_keys", "_prices", "_qty", "descending")
+    __slots__ = ("_key", "_keys", "_prices", "_qty", "descending")
 
     def __init__(self, descending: bool) -> None:
         self.descending = descending
+        self._key: Callable[[str], Key] = float
         self._qty: dict[str, str] = {}
-        self._keys: list[Decimal] = []  # ascending
+        self._keys: list[Key] = []  # ascending
         self._prices: list[str] = []  # parallel to _keys
 
     def __len__(self) -> int:
@@ -49,66 +70,139 @@ class BookSide:
         self._prices.clear()
 
     def load(self, levels: Iterable[Sequence[str]]) -> None:
-        """Replace every level (a snapshot). Zero quantities are ignored; the last spelling wins."""
-        by_value: dict[Decimal, tuple[str, str]] = {}
-        for price, qty in levels:
-            key = Decimal(price)
-            if is_zero(qty):
-                by_value.pop(key, None)
-            else:
-                by_value[key] = (price, qty)
-        self._keys = sorted(by_value)
-        self._prices = [by_value[k][0] for k in self._keys]
+        """Replace every level (a snapshot); zero quantities are skipped."""
+        qty_of = {price: qty for price, qty in levels if not is_zero(qty)}
+        pairs = sorted((float(price), price) for price in qty_of)
+        self._key = float
+        self._keys = [key for key, _ in pairs]
+        self._prices = [price for _, price in pairs]
+        self._qty = qty_of
+        if len(set(self._keys)) != len(self._keys):  # a shared float: two spellings or two prices
+            self._load_exact(qty_of)
+
+    def _load_exact(self, qty_of: dict[str, str]) -> None:
+        by_value = {Decimal(price): (price, qty) for price, qty in qty_of.items()}
+        ordered = sorted(by_value)
+        self._key = Decimal
+        self._keys = list(ordered)
+        self._prices = [by_value[v][0] for v in ordered]
         self._qty = {price: qty for price, qty in by_value.values()}
 
-    def apply(self, levels: Iterable[Sequence[str]]) -> None:
-        """Set each ``[price, qty]`` to its absolute quantity; zero deletes (absent is harmless)."""
+    def check(self, levels: object) -> bool:
+        """True when every level is ``[price, qty]`` with valid strings (ASCII input assumed).
+
+        Prices this side already holds are known to be valid; only new ones are checked.
+        """
         book = self._qty
-        for price, qty in levels:
-            if price in book:
-                # A quantity starting with 1-9 is non-zero without scanning it ("." < "0").
-                if qty[0] > "0" or qty.strip("0."):
-                    book[price] = qty
+        try:
+            for level in levels:  # type: ignore[attr-defined]
+                if type(level) is not list:
+                    return False
+                price, qty = level
+                if not qty.replace(".", "", 1).isdigit():
+                    return False
+                if price not in book and not (  # valid_price, inlined: ASCII is known
+                    type(price) is str
+                    and price.replace(".", "", 1).isdigit()
+                    and (price[0] > "0" or price.strip("0."))
+                ):
+                    return False
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return True
+
+    def apply(self, levels: Iterable[Sequence[str]], undo: list[tuple[str, str | None]]) -> int:
+        """Validate and apply ``[price, qty]`` levels (absolute quantities; zero deletes).
+
+        Returns the number of levels inserted (a diff without inserts cannot cross the book), or
+        -1 when a level is malformed: the levels applied before it are then still recorded in
+        ``undo`` for :meth:`rollback`. Validation and application share one loop because this is
+        the hot path; prices already held need no validation (ASCII input assumed, see wire.py).
+        """
+        book = self._qty
+        inserted = 0
+        try:
+            for level in levels:
+                if type(level) is not list:
+                    return -1
+                price, qty = level
+                if not qty.replace(".", "", 1).isdigit():
+                    return -1
+                old = book.get(price)
+                if old is not None:
+                    undo.append((price, old))
+                    # A quantity starting with 1-9 is non-zero without scanning it ("." < "0").
+                    if qty[0] > "0" or qty.strip("0."):
+                        book[price] = qty
+                    else:
+                        self._remove(price)
+                elif (
+                    type(price) is str
+                    and price.replace(".", "", 1).isdigit()
+                    and (price[0] > "0" or price.strip("0."))
+                ):
+                    inserted += self._set_slow(price, qty, undo)
                 else:
-                    self._remove(price)
-            else:
-                self._set_slow(price, qty)
+                    return -1
+        except (TypeError, ValueError, AttributeError):
+            return -1
+        return inserted
+
+    def rollback(self, undo: list[tuple[str, str | None]]) -> None:
+        """Undo what :meth:`apply` recorded, newest first."""
+        for price, old in reversed(undo):
+            self._set_slow(price, old or "0", [])
 
     def set(self, price: str, qty: str) -> None:
-        """Set one level (zero deletes)."""
-        self.apply(((price, qty),))
+        """Set one level (zero deletes); the caller vouches for the strings."""
+        if self.apply([[price, qty]], []) < 0:
+            raise ValueError(f"invalid level {price!r} {qty!r}")
 
     def _remove(self, price: str) -> None:
-        key = Decimal(price)
-        i = bisect_left(self._keys, key)
+        # Keys are unique (a shared float switches the side to Decimal keys), so the bisect
+        # lands on this very level.
+        i = bisect_left(self._keys, self._key(price))
         del self._keys[i]
         del self._prices[i]
         del self._qty[price]
 
-    def _set_slow(self, price: str, qty: str) -> None:
-        """A price string we do not hold: a new level, or another spelling of one we hold."""
-        key = Decimal(price)
+    def _set_slow(self, price: str, qty: str, undo: list[tuple[str, str | None]]) -> int:
+        """A price string we do not hold: a new level, or another spelling of one we hold.
+
+        Returns 1 when a level was inserted.
+        """
+        key = self._key(price)
         keys = self._keys
         i = bisect_left(keys, key)
         if i < len(keys) and keys[i] == key:
             held = self._prices[i]
+            if Decimal(held) != Decimal(price):  # two prices, one float: switch to exact keys
+                self._use_decimal_keys()
+                return self._set_slow(price, qty, undo)
+            undo.append((held, self._qty[held]))
             if is_zero(qty):
                 self._remove(held)
             else:
                 self._qty[held] = qty
         elif not is_zero(qty):
+            undo.append((price, None))
             keys.insert(i, key)
             self._prices.insert(i, price)
             self._qty[price] = qty
+            return 1
+        return 0
+
+    def _use_decimal_keys(self) -> None:
+        self._key = Decimal
+        self._keys = [Decimal(p) for p in self._prices]
 
     def get(self, price: str) -> str | None:
         """The quantity held at ``price`` (any spelling), or None."""
         qty = self._qty.get(price)
         if qty is not None:
             return qty
-        key = Decimal(price)
-        i = bisect_left(self._keys, key)
-        if i < len(self._keys) and self._keys[i] == key:
+        i = bisect_left(self._keys, self._key(price))
+        if i < len(self._prices) and Decimal(self._prices[i]) == Decimal(price):
             return self._qty[self._prices[i]]
         return None
 
@@ -118,12 +212,6 @@ class BookSide:
             return None
         price = prices[-1] if self.descending else prices[0]
         return price, self._qty[price]
-
-    def best_key(self) -> Decimal | None:
-        keys = self._keys
-        if not keys:
-            return None
-        return keys[-1] if self.descending else keys[0]
 
     def top(self, n: int) -> list[tuple[str, str]]:
         """The best ``n`` levels, best first."""
@@ -135,11 +223,10 @@ class BookSide:
 
     def levels(self) -> Iterator[tuple[Decimal, str, str]]:
         """Every level best first, as (exact value, price string, quantity string)."""
-        pairs = zip(self._keys, self._prices, strict=True)
-        ordered = reversed(list(pairs)) if self.descending else pairs
+        prices = reversed(self._prices) if self.descending else iter(self._prices)
         qty = self._qty
-        for key, price in ordered:
-            yield key, price, qty[price]
+        for price in prices:
+            yield Decimal(price), price, qty[price]
 
 
 class Book:
@@ -155,16 +242,28 @@ class Book:
         self.bids.load(bids)
         self.asks.load(asks)
 
-    def apply(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> None:
-        self.bids.apply(bids)
-        self.asks.apply(asks)
-
     def clear(self) -> None:
         self.bids.clear()
         self.asks.clear()
 
+    def apply_diff(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> int:
+        """Apply both sides of a diff: the number of levels inserted, or -1 (book unchanged)."""
+        undo_bids: list[tuple[str, str | None]] = []
+        undo_asks: list[tuple[str, str | None]] = []
+        new_bids = self.bids.apply(bids, undo_bids)
+        new_asks = self.asks.apply(asks, undo_asks) if new_bids >= 0 else -1
+        if new_asks < 0:
+            self.asks.rollback(undo_asks)
+            self.bids.rollback(undo_bids)
+            return -1
+        return new_bids + new_asks
+
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask: never valid on a synced book."""
-        bid = self.bids.best_key()
-        ask = self.asks.best_key()
-        return bid is not None and ask is not None and bid >= ask
+        bid = self.bids.best()
+        ask = self.asks.best()
+        if bid is None or ask is None:
+            return False
+        if float(bid[0]) != float(ask[0]):  # the common case, decided without Decimal
+            return float(bid[0]) > float(ask[0])
+        return Decimal(bid[0]) >= Decimal(ask[0])

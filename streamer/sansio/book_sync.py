@@ -103,6 +103,7 @@ class Outcome(IntEnum):
     BUFFERED = 1
     DROPPED = 2
     RESET = 3
+    MALFORMED = 4  # a bad price level: nothing changed; the caller reports the frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,7 @@ SyncEvent = (
 class Counters:
     applied: int = 0
     buffered: int = 0
+    malformed: int = 0
     dropped: int = 0
     resets: int = 0
     stale_snapshots: int = 0
@@ -189,7 +191,7 @@ class BookSync:
         *,
         snapshot_limit: int | None = None,
         max_buffer: int = 2000,
-        journal_size: int = 4096,
+        journal_size: int = 512,
     ) -> None:
         if max_buffer < 1 or journal_size < 1:
             raise ValueError("max_buffer and journal_size must be positive")
@@ -229,9 +231,15 @@ class BookSync:
     # -- inputs -------------------------------------------------------------------------------
 
     def receive_diff(self, diff: DepthDiff) -> Outcome:
-        """Feed one decoded ``depthUpdate`` of this symbol."""
+        """Feed one decoded ``depthUpdate`` of this symbol.
+
+        A diff with a bad level changes nothing and returns ``MALFORMED``; since its updates are
+        then missing, the next diff reveals a gap and the symbol resyncs.
+        """
         if self.state is SyncState.SYNCED:
             return self._apply_synced(diff)
+        if not self._well_formed(diff):
+            return Outcome.MALFORMED
         if self.state is SyncState.WAITING:
             self._buffer = [diff]
             self.counters.buffered += 1
@@ -336,6 +344,13 @@ class BookSync:
             return None
         return diff.first_id <= prev_last + 1
 
+    def _well_formed(self, diff: DepthDiff) -> bool:
+        book = self.book
+        if book.bids.check(diff.bids) and book.asks.check(diff.asks):
+            return True
+        self.counters.malformed += 1
+        return False
+
     def _buffer_diff(self, diff: DepthDiff) -> Outcome:
         if self._buffer:
             follows = self._continues(self._buffer[-1].last_id, diff)
@@ -390,7 +405,6 @@ class BookSync:
             if diff.first_id > local:
                 self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
                 return Outcome.RESET
-            self._first_after_snapshot = False
         else:
             follows = self._continues(local, diff)
             if follows is None:
@@ -400,15 +414,18 @@ class BookSync:
                 self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
                 return Outcome.RESET
         book = self.book
-        book.bids.apply(diff.bids)
-        book.asks.apply(diff.asks)
+        inserted = book.apply_diff(diff.bids, diff.asks)
+        if inserted < 0:
+            self.counters.malformed += 1
+            return Outcome.MALFORMED
+        self._first_after_snapshot = False
         self.last_update_id = diff.last_id
         journal = self._journal
         if len(journal) == journal.maxlen:
             self._journal_floor = journal[0].last_id
         journal.append(diff)
         self.counters.applied += 1
-        if book.is_crossed():
+        if inserted and book.is_crossed():  # only a new level can cross the book
             self._reset(
                 Trigger.CROSSED, ResetReason.CROSSED, f"best bid >= best ask at {diff.last_id}"
             )

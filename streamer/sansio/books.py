@@ -17,6 +17,7 @@ from streamer.sansio.wire import (
     Venue,
     decode_frame,
     decode_snapshot,
+    excerpt,
 )
 
 __all__ = ["DepthBooks", "FrameCounters"]
@@ -81,7 +82,12 @@ class DepthBooks:
                     counters.unsubscribed += 1
                     return None
                 sync = self.add(msg.symbol)
-            return sync.receive_diff(msg)
+            outcome = sync.receive_diff(msg)
+            if outcome is Outcome.MALFORMED:
+                counters.malformed += 1
+                reason = f"{msg.symbol} depthUpdate with a bad price level"
+                self._malformed.append(Malformed(stream, reason, excerpt(data)))
+            return outcome
         if type(msg) is Malformed:
             counters.malformed += 1
             self._malformed.append(msg)

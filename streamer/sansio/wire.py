@@ -4,22 +4,23 @@ Decoding only, no behaviour: nothing here knows about sync rules or books. Every
 becomes a valid value or a :class:`Malformed` carrying the stream name, the reason and a truncated
 excerpt; nothing raises out of :func:`decode_frame` or :func:`decode_snapshot`.
 
-A value is valid when every price and quantity is a plain non-negative decimal string (digits with
-at most one dot; prices also non-zero) and every id is an integer. Validation happens here, before
-any book sees the message, so a bad level can never be half-applied.
+A value is valid when every price and quantity is a plain non-negative decimal string (ASCII digits
+with at most one dot; prices also non-zero) and every id is an integer.
 
-Hot path: ``decode_frame`` runs once per WebSocket message. It parses with orjson and validates
-levels with C-level string methods (``isascii`` + ``isdigit``), which measured faster than a regular
-expression or ``Decimal`` per string (see benchmarks/bench_core.py and the README).
+Hot path: ``decode_frame`` runs once per WebSocket message: orjson, then type checks of the
+envelope and ids. The levels of a diff are validated by the book just before it applies them
+(see :mod:`streamer.sansio.book`), where a price it already holds needs no check at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
+
+from streamer.sansio.book import valid_price, valid_qty
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -31,8 +32,7 @@ __all__ = [
     "Venue",
     "decode_frame",
     "decode_snapshot",
-    "is_valid_price",
-    "is_valid_qty",
+    "excerpt",
     "venue_from_url",
 ]
 
@@ -67,9 +67,12 @@ def venue_from_url(url: str) -> Venue:
     return Venue.SPOT
 
 
-@dataclass(frozen=True, slots=True)
-class DepthDiff:
-    """One ``depthUpdate`` event: levels to set to absolute quantities (``"0..."`` deletes)."""
+class DepthDiff(NamedTuple):
+    """One ``depthUpdate`` event: levels to set to absolute quantities (``"0..."`` deletes).
+
+    A NamedTuple rather than a frozen dataclass: it is built once per message on the hot path,
+    and a frozen dataclass's ``__init__`` costs several times more.
+    """
 
     symbol: str
     first_id: int  # U
@@ -106,41 +109,21 @@ class Malformed:
     excerpt: str
 
 
-def _excerpt(data: bytes | str) -> str:
+def excerpt(data: bytes | str) -> str:
     head = data[:_EXCERPT]
     text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
     return text + ("…" if len(data) > _EXCERPT else "")
 
 
-def is_valid_qty(text: object) -> bool:
-    """True for a plain non-negative decimal string such as ``"0.00100000"`` or ``"12"``."""
-    # isascii() excludes non-ASCII digits that isdigit() would accept; removing one dot leaves
-    # only digits exactly when the string has at most one dot and no sign, space or exponent.
-    return type(text) is str and text.isascii() and text.replace(".", "", 1).isdigit()
-
-
-def is_valid_price(text: object) -> bool:
-    """True for a valid quantity that is not zero (a level at price 0 cannot exist)."""
-    return is_valid_qty(text) and str(text).strip("0.") != ""
-
-
 def _valid_levels(levels: object) -> bool:
+    """Full validation of a level list, for snapshots and non-ASCII frames (not the hot path)."""
     if type(levels) is not list:
         return False
     for level in levels:
         if type(level) is not list or len(level) != 2:
             return False
         price, qty = level
-        # Inlined is_valid_qty/is_valid_price: this loop is the decoder's hot path.
-        if not (
-            type(price) is str
-            and type(qty) is str
-            and qty.isascii()
-            and qty.replace(".", "", 1).isdigit()
-            and price.isascii()
-            and price.replace(".", "", 1).isdigit()
-            and price.strip("0.")
-        ):
+        if not (valid_qty(qty) and valid_price(price)):
             return False
     return True
 
@@ -154,16 +137,21 @@ def _diff_from(payload: dict[str, Any], stream: str, raw: bytes | str) -> DepthD
     asks = payload.get("a")
     when = payload.get("E", 0)
     if type(symbol) is not str or not symbol:
-        return Malformed(stream, "depthUpdate without a symbol", _excerpt(raw))
+        return Malformed(stream, "depthUpdate without a symbol", excerpt(raw))
     if type(first) is not int or type(last) is not int or first > last or first < 0:
-        return Malformed(stream, "depthUpdate with bad U/u", _excerpt(raw))
+        return Malformed(stream, "depthUpdate with bad U/u", excerpt(raw))
     if prev is not None and type(prev) is not int:
-        return Malformed(stream, "depthUpdate with bad pu", _excerpt(raw))
+        return Malformed(stream, "depthUpdate with bad pu", excerpt(raw))
     if type(when) is not int:
-        return Malformed(stream, "depthUpdate with bad E", _excerpt(raw))
-    if not _valid_levels(bids) or not _valid_levels(asks):
-        return Malformed(stream, "depthUpdate with a bad price level", _excerpt(raw))
-    return DepthDiff(symbol, first, last, prev, bids, asks, when)  # type: ignore[arg-type]
+        return Malformed(stream, "depthUpdate with bad E", excerpt(raw))
+    if type(bids) is not list or type(asks) is not list:
+        return Malformed(stream, "depthUpdate without b/a lists", excerpt(raw))
+    # Levels of ASCII frames are validated by the book right before it applies them, where the
+    # prices it already holds need no check (streamer.sansio.book). A non-ASCII frame (possible
+    # since Unicode symbols, 2025-12) is validated here in full, non-ASCII digits included.
+    if not raw.isascii() and not (_valid_levels(bids) and _valid_levels(asks)):
+        return Malformed(stream, "depthUpdate with a bad price level", excerpt(raw))
+    return DepthDiff(symbol, first, last, prev, bids, asks, when)
 
 
 def _kind_of(payload: dict[str, Any]) -> str | None:
@@ -204,21 +192,21 @@ def decode_frame(
     ``stream`` names the connection for error reports when the frame itself has no stream name.
     """
     if len(data) > max_size:
-        return Malformed(stream, f"frame of {len(data)} bytes exceeds {max_size}", _excerpt(data))
+        return Malformed(stream, f"frame of {len(data)} bytes exceeds {max_size}", excerpt(data))
     if not data:
         return Malformed(stream, "empty frame", "")
     try:
         msg = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return Malformed(stream, f"invalid JSON: {exc}", _excerpt(data))
+        return Malformed(stream, f"invalid JSON: {exc}", excerpt(data))
     if type(msg) is not dict:
-        return Malformed(stream, "frame is not a JSON object", _excerpt(data))
+        return Malformed(stream, "frame is not a JSON object", excerpt(data))
     payload: Any = msg
     if "stream" in msg and "data" in msg:
         name = msg["stream"]
         payload = msg["data"]
         if type(name) is not str or type(payload) is not dict:
-            return Malformed(stream, "bad combined-stream envelope", _excerpt(data))
+            return Malformed(stream, "bad combined-stream envelope", excerpt(data))
         stream = name
     if payload.get("e") == "depthUpdate":
         return _diff_from(payload, stream, data)
@@ -226,7 +214,7 @@ def decode_frame(
         return OtherEvent(stream, "response")  # answer to SUBSCRIBE & co (protocol §1.4)
     kind = _kind_of(payload)
     if kind is None:
-        return Malformed(stream, "unknown event type", _excerpt(data))
+        return Malformed(stream, "unknown event type", excerpt(data))
     return OtherEvent(stream, kind)
 
 
@@ -235,18 +223,18 @@ def decode_snapshot(
 ) -> DepthSnapshot | Malformed:
     """Decode a REST depth body (``/api/v3/depth``, ``/fapi/v1/depth``, WS-API ``depth`` result)."""
     if len(body) > max_size:
-        return Malformed(source, f"body of {len(body)} bytes exceeds {max_size}", _excerpt(body))
+        return Malformed(source, f"body of {len(body)} bytes exceeds {max_size}", excerpt(body))
     try:
         msg = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        return Malformed(source, f"invalid JSON: {exc}", _excerpt(body))
+        return Malformed(source, f"invalid JSON: {exc}", excerpt(body))
     if type(msg) is not dict:
-        return Malformed(source, "snapshot is not a JSON object", _excerpt(body))
+        return Malformed(source, "snapshot is not a JSON object", excerpt(body))
     last = msg.get("lastUpdateId")
     bids = msg.get("bids")
     asks = msg.get("asks")
     if type(last) is not int or last < 0:
-        return Malformed(source, "snapshot without a valid lastUpdateId", _excerpt(body))
+        return Malformed(source, "snapshot without a valid lastUpdateId", excerpt(body))
     if not _valid_levels(bids) or not _valid_levels(asks):
-        return Malformed(source, "snapshot with a bad price level", _excerpt(body))
+        return Malformed(source, "snapshot with a bad price level", excerpt(body))
     return DepthSnapshot(last, bids, asks)  # type: ignore[arg-type]

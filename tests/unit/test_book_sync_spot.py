@@ -155,7 +155,7 @@ def test_crossed_book_resets() -> None:
 
 
 def test_other_spelling_of_a_held_price_updates_that_level() -> None:
-    """"1.00000000" and "1.0" are one level: exactness never depends on the spelling."""
+    """ "1.00000000" and "1.0" are one level: exactness never depends on the spelling."""
     sync, token = started(diff(L + 1, L + 1, bids=[("1.00000000", "4")]))
     sync.receive_snapshot(snap(L, bids=[("1.0", "1")]), token)
     assert book_of(sync)[0] == {"1.0": "4"}

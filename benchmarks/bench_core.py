@@ -1,0 +1,291 @@
+"""Order-book core throughput: decode + sync + apply + best bid/ask read, on one core.
+
+Workloads:
+  (a) the real captures of tests/data replayed in a loop (every frame, snapshots included);
+  (b) generated spot diffs of 5, 20 and 100 levels against a 1000-level book.
+For (b) the same run also measures, on the very same frames: orjson decoding alone (the floor),
+python-binance's DepthCache (sorts on every read) and ccxt's OrderBook (floats), when installed,
+so ratios come from one run on one machine. Plus the latency of reading the top 10 levels of both
+sides after a message.
+
+Usage: python benchmarks/bench_core.py [--repeat 5] [--messages 20000] [--json]
+Reports medians over the repeats. Never collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import gc
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamer.sansio.books import DepthBooks  # noqa: E402
+from streamer.sansio.capture import read_capture  # noqa: E402
+from streamer.sansio.replay import Replay  # noqa: E402
+
+CAPTURES = [
+    ROOT / "streamer" / "data" / "spot-4sym-2021-10-12.jsonl",
+    ROOT / "tests" / "data" / "spot-us-4sym-2021-10-12.jsonl",
+    ROOT / "tests" / "data" / "usdm-4sym-2021-07-22.jsonl",
+]
+BOOK_LEVELS = 1000
+TICK = 0.01
+BASE_ID = 1_000_000
+
+
+def fmt(x: float) -> str:
+    return f"{x:.8f}"
+
+
+def generate(levels: int, count: int, seed: int = 7) -> tuple[bytes, list[bytes]]:
+    """A 1000-level snapshot and ``count`` combined-stream diff frames of ``levels`` levels.
+
+    The mix of changes copies the one measured on the real captures of tests/data (see the README):
+    88% quantity changes of held levels, 5.5% new levels, 5.5% deletions, 1% deletions of levels
+    not held. Half the changes hit the 50 best levels of their side, the rest any level.
+    """
+    rng = random.Random(seed)
+    mid = 30000.0
+    grids = {
+        "b": [fmt(round(mid - TICK * (i + 1), 2)) for i in range(3 * BOOK_LEVELS)],
+        "a": [fmt(round(mid + TICK * (i + 1), 2)) for i in range(3 * BOOK_LEVELS)],
+    }
+    held = {side: list(range(0, 2 * BOOK_LEVELS, 2)) for side in grids}  # sorted tick indexes
+    free_check = {side: set(ticks) for side, ticks in held.items()}  # the same, for lookups
+    snapshot = orjson.dumps(
+        {
+            "lastUpdateId": BASE_ID,
+            "bids": [[grids["b"][i], fmt(rng.uniform(0.1, 5))] for i in held["b"]],
+            "asks": [[grids["a"][i], fmt(rng.uniform(0.1, 5))] for i in held["a"]],
+        }
+    )
+
+    def pick(side: str) -> int:
+        ticks = held[side]
+        n = min(50, len(ticks)) if rng.random() < 0.5 else len(ticks)
+        return rng.randrange(n)
+
+    frames = []
+    uid = BASE_ID
+    for _ in range(count):
+        changes: dict[str, list[list[str]]] = {"b": [], "a": []}
+        for j in range(levels):
+            side = "b" if j % 2 == 0 else "a"
+            ticks = held[side]
+            roll = rng.random()
+            if roll < 0.055:  # a new level on the free tick next to a held one
+                tick = ticks[pick(side)] + 1
+                while tick in free_check[side]:
+                    tick += 1
+                if tick < len(grids[side]):
+                    bisect.insort(ticks, tick)
+                    free_check[side].add(tick)
+                    changes[side].append([grids[side][tick], fmt(rng.uniform(0.01, 5))])
+            elif roll < 0.11 and len(ticks) > BOOK_LEVELS // 2:
+                tick = ticks.pop(pick(side))
+                free_check[side].discard(tick)
+                changes[side].append([grids[side][tick], "0.00000000"])
+            elif roll < 0.12:  # delete a level that is not there: harmless, and it happens
+                changes[side].append([grids[side][-1], "0.00000000"])
+            else:
+                tick = ticks[pick(side)]
+                changes[side].append([grids[side][tick], fmt(rng.uniform(0.01, 5))])
+        first, uid = uid + 1, uid + rng.randint(1, 3)
+        data = {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": first, "u": uid}
+        data.update(b=changes["b"], a=changes["a"])
+        frames.append(orjson.dumps({"stream": "btcusdt@depth@100ms", "data": data}))
+    return snapshot, frames
+
+
+def timed(fn: Callable[[], int], repeat: int) -> float:
+    """Median messages/s of ``fn`` (which returns how many messages it processed)."""
+    rates = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def run_streamer(snapshot: bytes, frames: list[bytes]) -> int:
+    books = DepthBooks(symbols=["BTCUSDT"])
+    books.receive_frame(frames[0])
+    sync = books.books["BTCUSDT"]
+    books.receive_snapshot("BTCUSDT", snapshot, sync.pending_token)
+    bids, asks = sync.book.bids, sync.book.asks
+    receive = books.receive_frame
+    for frame in frames[1:]:
+        receive(frame)
+        bids.best()
+        asks.best()
+    assert sync.synced and sync.counters.resets == 0, "benchmark stream must stay in sync"
+    return len(frames) - 1
+
+
+def run_orjson(_: bytes, frames: list[bytes]) -> int:
+    loads = orjson.loads
+    for frame in frames:
+        loads(frame)
+    return len(frames)
+
+
+def run_python_binance(snapshot: bytes, frames: list[bytes]) -> int:
+    from binance.ws.depthcache import DepthCache  # type: ignore[import-untyped]
+
+    cache = DepthCache("BTCUSDT")
+    snap = orjson.loads(snapshot)
+    for bid in snap["bids"]:
+        cache.add_bid(bid)
+    for ask in snap["asks"]:
+        cache.add_ask(ask)
+    for frame in frames:  # what its DepthCacheManager does per message, plus a best-price read
+        msg = orjson.loads(frame)["data"]
+        for bid in msg["b"]:
+            cache.add_bid(bid)
+        for ask in msg["a"]:
+            cache.add_ask(ask)
+        cache.get_bids()[:1]
+        cache.get_asks()[:1]
+    return len(frames)
+
+
+def run_ccxt(snapshot: bytes, frames: list[bytes]) -> int:
+    from ccxt.async_support.base.ws.order_book import (  # type: ignore[import-untyped]
+        OrderBook,
+    )
+
+    snap = orjson.loads(snapshot)
+    book = OrderBook(
+        {
+            "bids": [[float(p), float(q)] for p, q in snap["bids"]],
+            "asks": [[float(p), float(q)] for p, q in snap["asks"]],
+        }
+    )
+    bids, asks = book["bids"], book["asks"]
+    for frame in frames:  # ccxt's binance handler: float() each level, store, then read best
+        msg = orjson.loads(frame)["data"]
+        for p, q in msg["b"]:
+            bids.store(float(p), float(q))
+        for p, q in msg["a"]:
+            asks.store(float(p), float(q))
+        bids[0:1]
+        asks[0:1]
+    return len(frames)
+
+
+def optional(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def top10_latency_us(snapshot: bytes, frames: list[bytes]) -> float:
+    """Median µs to read the 10 best levels of both sides, after each message."""
+    books = DepthBooks(symbols=["BTCUSDT"])
+    books.receive_frame(frames[0])
+    sync = books.books["BTCUSDT"]
+    books.receive_snapshot("BTCUSDT", snapshot, sync.pending_token)
+    samples = []
+    clock = time.perf_counter_ns
+    for frame in frames[1:5001]:
+        books.receive_frame(frame)
+        start = clock()
+        sync.book.bids.top(10)
+        sync.book.asks.top(10)
+        samples.append(clock() - start)
+    return statistics.median(samples) / 1000
+
+
+def captures_rate(repeat: int) -> tuple[float, int]:
+    records = []
+    for path in CAPTURES:
+        with path.open("rb") as fh:
+            records.append(list(read_capture(fh)))
+    frames = sum(1 for recs in records for r in recs if r.kind == "ws")
+
+    def once() -> int:
+        for recs in records:
+            run = Replay()
+            for record in recs:
+                run.feed(record)
+                for books in run.venues.values():
+                    for sync in books.books.values():
+                        sync.book.bids.best()
+                        sync.book.asks.best()
+        return frames
+
+    return timed(once, repeat), frames
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+
+    result: dict[str, Any] = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.processor() or ''}",
+        "python": platform.python_version(),
+        "orjson": orjson.__version__,
+        "repeat": args.repeat,
+    }
+    rate, frames = captures_rate(args.repeat)
+    result["captures"] = {"frames": frames, "msgs_per_s": round(rate)}
+    peers: dict[str, Callable[[bytes, list[bytes]], int]] = {"orjson_decode_only": run_orjson}
+    if optional("binance"):
+        peers["python_binance_depthcache"] = run_python_binance
+    if optional("ccxt"):
+        peers["ccxt_orderbook"] = run_ccxt
+    generated: dict[str, Any] = {}
+    for levels in (5, 20, 100):
+        snapshot, diffs = generate(levels, args.messages)
+        row: dict[str, Any] = {
+            "streamer": round(timed(lambda s=snapshot, d=diffs: run_streamer(s, d), args.repeat))
+        }
+        for name, fn in peers.items():
+            # python-binance sorts the whole book on each read: give it fewer messages
+            subset = diffs if name != "python_binance_depthcache" else diffs[:2000]
+            row[name] = round(timed(lambda f=fn, s=snapshot, d=subset: f(s, d), args.repeat))
+        row["top10_both_sides_us"] = round(top10_latency_us(snapshot, diffs), 2)
+        generated[f"{levels}_levels"] = row
+    result["generated"] = generated
+
+    if args.json:
+        print(orjson.dumps(result).decode())
+        return 0
+    print(f"machine: {result['machine']}  python {result['python']}  (median of {args.repeat})")
+    print(f"real captures ({frames} frames, 3 files): {result['captures']['msgs_per_s']:,} msgs/s")
+    names = ["streamer", *peers]
+    print(f"{'levels/msg':>10} | " + " | ".join(f"{n:>26}" for n in names) + " | top10 µs")
+    for key, row in generated.items():
+        cells = []
+        for n in names:
+            ratio = "" if n == "streamer" else f" ({row['streamer'] / row[n]:.2f}x)"
+            cells.append(f"{row[n]:>15,}{ratio:>11}")
+        line = f"{key.split('_')[0]:>10} | " + " | ".join(cells)
+        print(line + f" | {row['top10_both_sides_us']}")
+    print("msgs/s; (Nx) = streamer's rate divided by that column's")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
