@@ -232,11 +232,14 @@ class BookSide:
 class Book:
     """Bids and asks of one symbol."""
 
-    __slots__ = ("asks", "bids")
+    __slots__ = ("_undo_asks", "_undo_bids", "asks", "bids")
 
     def __init__(self) -> None:
         self.bids = BookSide(descending=True)
         self.asks = BookSide(descending=False)
+        # Reused by every apply_diff: what to restore if a later level of the diff is bad.
+        self._undo_bids: list[tuple[str, str | None]] = []
+        self._undo_asks: list[tuple[str, str | None]] = []
 
     def load(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> None:
         self.bids.load(bids)
@@ -248,8 +251,10 @@ class Book:
 
     def apply_diff(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> int:
         """Apply both sides of a diff: the number of levels inserted, or -1 (book unchanged)."""
-        undo_bids: list[tuple[str, str | None]] = []
-        undo_asks: list[tuple[str, str | None]] = []
+        undo_bids = self._undo_bids
+        undo_asks = self._undo_asks
+        undo_bids.clear()
+        undo_asks.clear()
         new_bids = self.bids.apply(bids, undo_bids)
         new_asks = self.asks.apply(asks, undo_asks) if new_bids >= 0 else -1
         if new_asks < 0:
@@ -260,10 +265,12 @@ class Book:
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask: never valid on a synced book."""
-        bid = self.bids.best()
-        ask = self.asks.best()
-        if bid is None or ask is None:
+        bids = self.bids
+        asks = self.asks
+        if not bids._keys or not asks._keys:
             return False
-        if float(bid[0]) != float(ask[0]):  # the common case, decided without Decimal
-            return float(bid[0]) > float(ask[0])
-        return Decimal(bid[0]) >= Decimal(ask[0])
+        if bids._key is float and asks._key is float:
+            bid, ask = bids._keys[-1], asks._keys[0]
+            if bid != ask:  # distinct floats order their decimals exactly
+                return bid > ask
+        return Decimal(bids._prices[-1]) >= Decimal(asks._prices[0])

@@ -215,7 +215,7 @@ class BookSync:
         self._first_after_snapshot = False  # futures: next diff must satisfy U <= L <= u
         # Applied diffs since the snapshot, newest last; audits read the prices they touched.
         self._journal: deque[DepthDiff] = deque(maxlen=journal_size)
-        self._journal_floor = 0  # the journal holds every applied diff with u > this id
+        self._journal_floor = 0  # the snapshot id the journal starts from
 
     # -- outputs ------------------------------------------------------------------------------
 
@@ -396,21 +396,29 @@ class BookSync:
                 return
 
     def _apply_synced(self, diff: DepthDiff) -> Outcome:
+        # The hot path: one call per message on a synced book. The continuity rules of
+        # _continues() are inlined here; keep the two in step.
         local = self.last_update_id
         if self._first_after_snapshot:
-            # futures §2.2 step 4-5: drop u < L; the first applied diff must contain L
+            # futures §2.2 steps 4-5: drop u < L; the first applied diff must contain L
             if diff.last_id < local:
                 self.counters.dropped += 1
                 return Outcome.DROPPED
             if diff.first_id > local:
                 self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
                 return Outcome.RESET
+        elif self._futures:
+            if diff.prev_last_id != local:
+                if diff.last_id <= local:
+                    self.counters.dropped += 1
+                    return Outcome.DROPPED
+                self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
+                return Outcome.RESET
         else:
-            follows = self._continues(local, diff)
-            if follows is None:
+            if diff.last_id <= local:
                 self.counters.dropped += 1
                 return Outcome.DROPPED
-            if not follows:
+            if diff.first_id > local + 1:
                 self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
                 return Outcome.RESET
         book = self.book
@@ -420,10 +428,7 @@ class BookSync:
             return Outcome.MALFORMED
         self._first_after_snapshot = False
         self.last_update_id = diff.last_id
-        journal = self._journal
-        if len(journal) == journal.maxlen:
-            self._journal_floor = journal[0].last_id
-        journal.append(diff)
+        self._journal.append(diff)
         self.counters.applied += 1
         if inserted and book.is_crossed():  # only a new level can cross the book
             self._reset(
@@ -448,14 +453,18 @@ class BookSync:
 
     def _run_audit(self, snapshot: DepthSnapshot, limit: int | None) -> None:
         at = snapshot.last_update_id
-        if at < self._journal_floor:
+        journal = self._journal
+        # The journal holds every applied diff with u > floor: all of them since the snapshot
+        # until it fills up, then those after its oldest entry (u only grows along it).
+        floor = journal[0].last_id if len(journal) == journal.maxlen else self._journal_floor
+        if at < floor:
             self._events.append(
                 AuditInconclusive(self.symbol, at, "snapshot older than the book's journal")
             )
             return
         touched_bids: list[str] = []
         touched_asks: list[str] = []
-        for diff in reversed(self._journal):
+        for diff in reversed(journal):
             if diff.last_id <= at:
                 break
             touched_bids.extend(level[0] for level in diff.bids)

@@ -129,21 +129,22 @@ def _valid_levels(levels: object) -> bool:
 
 
 def _diff_from(payload: dict[str, Any], stream: str, raw: bytes | str) -> DepthDiff | Malformed:
-    symbol = payload.get("s")
-    first = payload.get("U")
-    last = payload.get("u")
+    try:
+        symbol = payload["s"]
+        first = payload["U"]
+        last = payload["u"]
+        bids = payload["b"]
+        asks = payload["a"]
+    except KeyError as exc:
+        return Malformed(stream, f"depthUpdate without {exc.args[0]}", excerpt(raw))
     prev = payload.get("pu")
-    bids = payload.get("b")
-    asks = payload.get("a")
     when = payload.get("E", 0)
     if type(symbol) is not str or not symbol:
         return Malformed(stream, "depthUpdate without a symbol", excerpt(raw))
     if type(first) is not int or type(last) is not int or first > last or first < 0:
         return Malformed(stream, "depthUpdate with bad U/u", excerpt(raw))
-    if prev is not None and type(prev) is not int:
-        return Malformed(stream, "depthUpdate with bad pu", excerpt(raw))
-    if type(when) is not int:
-        return Malformed(stream, "depthUpdate with bad E", excerpt(raw))
+    if (prev is not None and type(prev) is not int) or type(when) is not int:
+        return Malformed(stream, "depthUpdate with bad pu or E", excerpt(raw))
     if type(bids) is not list or type(asks) is not list:
         return Malformed(stream, "depthUpdate without b/a lists", excerpt(raw))
     # Levels of ASCII frames are validated by the book right before it applies them, where the
