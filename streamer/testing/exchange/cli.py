@@ -1,0 +1,113 @@
+"""``streamer exchange``: run the local Binance in the foreground.
+
+Prints the base URLs and a funded demo API key and secret, then serves until Ctrl-C or SIGTERM.
+With ``--json`` the first line of output is exactly one JSON object::
+
+    {"rest": "http://127.0.0.1:P", "ws": "ws://127.0.0.1:P", "ws_api": "ws://127.0.0.1:P/ws-api/v3",
+     "api_key": "...", "api_secret": "..."}
+
+The demo secret is printed on purpose: it is a throwaway key of a local fake exchange.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from streamer.testing.exchange.server import DEFAULT_SYMBOLS, FakeExchange
+from streamer.testing.exchange.symbols import EngineError
+
+__all__ = ["add_exchange_parser", "main", "run_exchange"]
+
+
+def _symbols(values: Sequence[str]) -> list[str]:
+    # Accept "--symbols BTCUSDT ETHBTC" and "--symbols BTCUSDT,ETHBTC" alike.
+    return [s.strip().upper() for v in values for s in v.split(",") if s.strip()]
+
+
+def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``exchange`` subcommand; its handler is ``args.func(args) -> int``."""
+    p = subparsers.add_parser(
+        "exchange",
+        help="run the local Binance (REST, streams, WebSocket API) in the foreground",
+        description="Serve a local Binance-compatible exchange until Ctrl-C.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    p.add_argument("--symbols", nargs="+", default=list(DEFAULT_SYMBOLS), help="symbols to trade")
+    p.add_argument("--seed", type=int, default=1, help="seed of the simulated market")
+    p.add_argument("--rate", type=float, default=100.0, help="simulated market actions per second")
+    p.add_argument("--json", action="store_true", help="print one JSON line with URLs and keys")
+    p.set_defaults(func=run_exchange)
+
+
+def run_exchange(args: argparse.Namespace) -> int:
+    """Run the exchange described by ``args`` until interrupted; the exit status."""
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:  # platforms without loop signal handlers
+        return 0
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        exchange = FakeExchange(
+            _symbols(args.symbols), seed=args.seed, host=args.host, port=args.port, rate=args.rate
+        )
+    except (EngineError, ValueError) as exc:
+        print(f"streamer exchange: {getattr(exc, 'msg', exc)}", file=sys.stderr)
+        return 2
+    try:
+        async with exchange:
+            keys = await exchange.create_account()
+            urls = exchange.endpoints
+            if args.json:
+                line = {
+                    "rest": urls.rest,
+                    "ws": urls.ws,
+                    "ws_api": urls.ws_api,
+                    "api_key": keys["apiKey"],
+                    "api_secret": keys["secretKey"],
+                }
+                sys.stdout.write(json.dumps(line) + "\n")
+            else:
+                sys.stdout.write(
+                    f"local Binance serving {', '.join(exchange.engine.symbols)}\n"
+                    f"  REST     {urls.rest}\n  streams  {urls.ws}\n  WS-API   {urls.ws_api}\n"
+                    f"  demo API key     {keys['apiKey']}\n"
+                    f"  demo API secret  {keys['secretKey']}\n"
+                    "Ctrl-C to stop.\n"
+                )
+            sys.stdout.flush()
+            await exchange.serve_until(stop)
+    except OSError as exc:
+        print(f"streamer exchange: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m streamer.testing.exchange.cli``: the subcommand on its own."""
+    parser = argparse.ArgumentParser(prog="streamer")
+    add_exchange_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["exchange", *(sys.argv[1:] if argv is None else argv)])
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

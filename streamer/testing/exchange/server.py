@@ -1,0 +1,244 @@
+"""``FakeExchange``: the local Binance, assembled and served on 127.0.0.1.
+
+One aiohttp application serves REST (``rest.py``), the ``/_fake/`` controls (``control.py``), the
+market streams (``streams.MarketHub``) and the WebSocket API (``wsapi.WsApi``), all backed by one
+seeded :class:`~streamer.testing.exchange.engine.Engine`. Background work:
+
+* the engine loop: every ``tick`` seconds, unless paused, the simulated market performs
+  ``rate`` actions per second of elapsed time; then the engine is drained and its output
+  published (``dispatch.Dispatcher``) to the hub and the WS-API, even while paused, so that the
+  stream always catches up with the book (protocol §9.12);
+* the hub's timers (``MarketHub.run``): depth batches, partial books, pings.
+
+Usage::
+
+    async with FakeExchange(symbols=["BTCUSDT", "ETHBTC"], seed=1) as ex:
+        keys = await ex.create_account()
+        ...  # talk to ex.endpoints.rest / .ws / .ws_api
+
+Closing sends ``serverShutdown`` to every WebSocket, closes them, stops the tasks and the site;
+an exception raised by a background task is re-raised by the close, so nothing fails silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from streamer.config import Endpoints
+from streamer.testing.exchange.auth import Auth
+from streamer.testing.exchange.control import Control
+from streamer.testing.exchange.dispatch import Dispatcher
+from streamer.testing.exchange.engine import Engine, EngineError
+from streamer.testing.exchange.faults import FaultPlan
+from streamer.testing.exchange.rest import RestApi, json_errors
+from streamer.testing.exchange.streams import MarketHub
+from streamer.testing.exchange.symbols import load_exchange_info, symbol_infos
+from streamer.testing.exchange.weights import Weights
+from streamer.testing.exchange.wsapi import WsApi
+
+__all__ = ["DEFAULT_SYMBOLS", "FakeExchange"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "ETHBTC", "BNBUSDT")
+# After a stall (a debugger, a slow CI box) do not replay more than this much simulated time.
+_MAX_CATCH_UP_S = 1.0
+
+
+def wall_ms() -> int:
+    """Milliseconds since the epoch: the exchange's clock."""
+    return time.time_ns() // 1_000_000
+
+
+class FakeExchange:
+    """The local Binance: REST, market streams and WebSocket API on one port."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str] = DEFAULT_SYMBOLS,
+        *,
+        seed: int = 1,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate: float = 100.0,
+        tick: float = 0.01,
+        levels: int = 100,
+        weight_limit: int = 6000,
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        """``rate``: simulated market actions per second (0: a still market); ``tick``: seconds
+        between engine steps and drains; ``levels``: opening book depth per side."""
+        if rate < 0 or tick <= 0:
+            raise ValueError("rate must be >= 0 and tick > 0")
+        self.host = host
+        self.rate = rate
+        self.tick = tick
+        self._requested_port = port
+        self.clock = clock
+        try:
+            infos = symbol_infos(load_exchange_info(), list(symbols))
+        except EngineError:
+            raise ValueError(f"unknown symbol in {list(symbols)}") from None
+        self.engine = Engine(infos, seed=seed, levels=levels)
+        self.auth = Auth()
+        self.weights = Weights(weight_limit)
+        self.faults = FaultPlan(seed)
+        self.hub = MarketHub(self.engine, self.faults, clock=clock)
+        self.wsapi = WsApi(self.engine, self.auth, self.faults, self.weights, clock=clock)
+        self.dispatcher = Dispatcher(self.engine, self.hub, self.wsapi, self.faults.history)
+        self.wsapi.dispatcher = self.dispatcher
+        self.control = Control(self.engine, self.auth, self.faults)
+        self.rest = RestApi(
+            self.engine, self.auth, self.weights, self.faults, self.dispatcher, clock
+        )
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._port: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (known once started)."""
+        if self._port is None:
+            raise RuntimeError("the exchange is not started")
+        return self._port
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """REST, stream and WS-API base URLs of this exchange."""
+        return Endpoints.local(self.host, self.port)
+
+    async def __aenter__(self) -> FakeExchange:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Listen, and start the engine loop and the hub's timers."""
+        if self._runner is not None:
+            raise RuntimeError("already started")
+        app = web.Application(middlewares=[json_errors])
+        app.add_routes(
+            self.rest.routes() + self.control.routes() + self.hub.routes() + self.wsapi.routes()
+        )
+        # A short shutdown timeout: a response held by an order_timeout fault must not hold
+        # up the close for aiohttp's default minute.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        self._runner = runner
+        try:
+            site = web.TCPSite(runner, self.host, self._requested_port)
+            await site.start()
+            address = runner.addresses[0]
+            self._port = int(address[1])
+            now = self.clock()
+            self.faults.history.record(self.engine, self.engine.symbols, now)
+            self._tasks = [
+                asyncio.create_task(self._engine_loop(), name="fake-exchange-engine"),
+                asyncio.create_task(self.hub.run(), name="fake-exchange-hub"),
+            ]
+        except BaseException:
+            await runner.cleanup()
+            self._runner = None
+            raise
+
+    async def close(self) -> None:
+        """Shut every connection down and stop; re-raises a background task's failure."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        failure: BaseException | None = None
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                failure = failure or task.exception()
+        engine_task = self._tasks[0] if self._tasks else None
+        if engine_task is not None:
+            engine_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await engine_task
+        try:
+            await self.hub.close()
+            await self.wsapi.close()
+        finally:
+            for task in self._tasks[1:]:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._tasks = []
+            await runner.cleanup()
+        if failure is not None:
+            raise failure
+
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set or a background task fails (then close raises it)."""
+        waiter = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([waiter, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+
+    async def _engine_loop(self) -> None:
+        last = self.clock()
+        carry = 0.0
+        while True:
+            now = self.clock()
+            if self.control.paused or self.rate == 0:
+                carry = 0.0
+            else:
+                carry += self.rate * min(max(now - last, 0) / 1000, _MAX_CATCH_UP_S)
+                actions = int(carry)
+                if actions:
+                    carry -= actions
+                    self.engine.step(now, actions)
+            last = now
+            self.dispatcher.flush(now)
+            await asyncio.sleep(self.tick)
+
+    # -- controls (the same as /_fake/) --------------------------------------------------------
+
+    async def pause(self) -> None:
+        """Stop the simulated market; streams keep flowing what already happened."""
+        self.control.pause()
+
+    async def resume(self) -> None:
+        """Restart the simulated market."""
+        self.control.resume()
+
+    async def book(self, symbol: str) -> dict[str, Any]:
+        """The whole true book: ``{symbol, lastUpdateId, bids, asks}``."""
+        return self.control.book(symbol)
+
+    async def create_account(
+        self,
+        balances: Mapping[str, Decimal | str | int] | None = None,
+        ed25519_public_key_pem: str | None = None,
+    ) -> dict[str, str]:
+        """A funded account: ``{apiKey, secretKey}`` (HMAC) or ``{apiKey}`` (Ed25519)."""
+        return self.control.create_account(balances, ed25519_public_key_pem)
+
+    async def orders(self, api_key: str) -> list[dict[str, Any]]:
+        """Every order of the account, any status."""
+        return self.control.orders(api_key)
+
+    async def balances(self, api_key: str) -> dict[str, dict[str, str]]:
+        """``{asset: {free, locked}}`` of the account."""
+        return self.control.balances(api_key)
