@@ -5,8 +5,9 @@ Representation (chosen by measurement, see the README and benchmarks/bench_core.
 * Each side keeps ``qty``: a dict from the price *string as received* to the quantity string as
   received. Binance spells a given price the same way everywhere (protocol §9.2), so the common
   case, changing the quantity of a level we hold, is one dict lookup and one store: no parsing.
-* Order lives in two parallel lists sorted by price: ``keys`` and ``prices`` (the strings). Only
-  inserting or deleting a level parses its price and bisects.
+* Order lives in two parallel lists, ``keys`` and ``prices`` (the strings), sorted so that the
+  best level is *last* on both sides (asks use negated keys). Most inserts and deletes happen near
+  the top of the book, so they move few list items. Only they parse the price and bisect.
 * Keys are ``float(price)``, which is ~3x cheaper to build and compare than ``Decimal``. Floats only
   ever *order* levels, they are never shown or stored as values, and rounding is monotonic, so the
   order is exact unless two different prices round to the same float (more than ~15 significant
@@ -30,6 +31,14 @@ from decimal import Decimal
 __all__ = ["Book", "BookSide", "is_zero", "valid_price", "valid_qty"]
 
 Key = float | Decimal
+
+
+def _neg_float(price: str) -> float:
+    return -float(price)
+
+
+def _neg_decimal(price: str) -> Decimal:
+    return -Decimal(price)
 
 
 def is_zero(qty: str) -> bool:
@@ -56,9 +65,9 @@ class BookSide:
 
     def __init__(self, descending: bool) -> None:
         self.descending = descending
-        self._key: Callable[[str], Key] = float
+        self._key: Callable[[str], Key] = self._float_key()
         self._qty: dict[str, str] = {}
-        self._keys: list[Key] = []  # ascending
+        self._keys: list[Key] = []  # ascending: the best level is last
         self._prices: list[str] = []  # parallel to _keys
 
     def __len__(self) -> int:
@@ -72,8 +81,8 @@ class BookSide:
     def load(self, levels: Iterable[Sequence[str]]) -> None:
         """Replace every level (a snapshot); zero quantities are skipped."""
         qty_of = {price: qty for price, qty in levels if not is_zero(qty)}
-        pairs = sorted((float(price), price) for price in qty_of)
-        self._key = float
+        self._key = key_of = self._float_key()
+        pairs = sorted((key_of(price), price) for price in qty_of)
         self._keys = [key for key, _ in pairs]
         self._prices = [price for _, price in pairs]
         self._qty = qty_of
@@ -81,9 +90,9 @@ class BookSide:
             self._load_exact(qty_of)
 
     def _load_exact(self, qty_of: dict[str, str]) -> None:
-        by_value = {Decimal(price): (price, qty) for price, qty in qty_of.items()}
+        self._key = key_of = self._decimal_key()
+        by_value = {key_of(price): (price, qty) for price, qty in qty_of.items()}
         ordered = sorted(by_value)
-        self._key = Decimal
         self._keys = list(ordered)
         self._prices = [by_value[v][0] for v in ordered]
         self._qty = {price: qty for price, qty in by_value.values()}
@@ -192,9 +201,15 @@ class BookSide:
             return 1
         return 0
 
+    def _float_key(self) -> Callable[[str], Key]:
+        return float if self.descending else _neg_float
+
+    def _decimal_key(self) -> Callable[[str], Key]:
+        return Decimal if self.descending else _neg_decimal
+
     def _use_decimal_keys(self) -> None:
-        self._key = Decimal
-        self._keys = [Decimal(p) for p in self._prices]
+        self._key = key_of = self._decimal_key()
+        self._keys = [key_of(p) for p in self._prices]
 
     def get(self, price: str) -> str | None:
         """The quantity held at ``price`` (any spelling), or None."""
@@ -210,7 +225,7 @@ class BookSide:
         prices = self._prices
         if not prices:
             return None
-        price = prices[-1] if self.descending else prices[0]
+        price = prices[-1]
         return price, self._qty[price]
 
     def top(self, n: int) -> list[tuple[str, str]]:
@@ -218,14 +233,12 @@ class BookSide:
         if n <= 0:
             return []
         qty = self._qty
-        chosen = self._prices[: -n - 1 : -1] if self.descending else self._prices[:n]
-        return [(p, qty[p]) for p in chosen]
+        return [(p, qty[p]) for p in self._prices[: -n - 1 : -1]]
 
     def levels(self) -> Iterator[tuple[Decimal, str, str]]:
         """Every level best first, as (exact value, price string, quantity string)."""
-        prices = reversed(self._prices) if self.descending else iter(self._prices)
         qty = self._qty
-        for price in prices:
+        for price in reversed(self._prices):
             yield Decimal(price), price, qty[price]
 
 
@@ -269,8 +282,8 @@ class Book:
         asks = self.asks
         if not bids._keys or not asks._keys:
             return False
-        if bids._key is float and asks._key is float:
-            bid, ask = bids._keys[-1], asks._keys[0]
+        if bids._key is float and asks._key is _neg_float:
+            bid, ask = bids._keys[-1], -asks._keys[-1]
             if bid != ask:  # distinct floats order their decimals exactly
                 return bid > ask
-        return Decimal(bids._prices[-1]) >= Decimal(asks._prices[0])
+        return Decimal(bids._prices[-1]) >= Decimal(asks._prices[-1])
