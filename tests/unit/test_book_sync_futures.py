@@ -73,3 +73,42 @@ def test_futures_diff_without_pu_never_applies() -> None:
     sync, token = started(diff(995, 1002, pu=990), Venue.USDM)
     sync.receive_snapshot(snap(L), token)
     assert sync.receive_diff(diff(1003, 1004)) is Outcome.RESET
+
+
+def test_futures_straddling_first_event_applies() -> None:
+    """A buffered futures diff with U < L < u is the first applied one."""
+    sync, token = started(diff(990, 1010, bids=[("2.0", "3")], pu=980), Venue.USDM)
+    sync.receive_snapshot(snap(L, bids=[("1.0", "1")]), token)
+    assert sync.synced and sync.last_update_id == 1010
+    assert book_of(sync)[0] == {"1.0": "1", "2.0": "3"}
+
+
+def test_futures_superseded_token_is_ignored() -> None:
+    """After a futures gap while buffering, the old request's answer is ignored."""
+    sync, old = started(diff(990, 995, pu=980), Venue.USDM)
+    sync.receive_diff(diff(1001, 1002, pu=999))  # pu != 995: the buffer restarts
+    (new,) = requests(sync)
+    sync.receive_snapshot(snap(L), old)
+    assert sync.state is SyncState.SNAPSHOT_PENDING
+    sync.receive_snapshot(snap(1001), new.token)
+    assert sync.synced and sync.last_update_id == 1002
+
+
+def test_futures_buffer_overflow_resets_with_reason() -> None:
+    """A futures buffer that overflows resets with BUFFER_OVERFLOW."""
+    from streamer.sansio.book_sync import BookSync
+
+    sync = BookSync("BTCUSDT", Venue.COINM, max_buffer=2)
+    sync.receive_diff(diff(10, 11, pu=9))
+    sync.receive_diff(diff(12, 13, pu=11))
+    assert sync.receive_diff(diff(14, 15, pu=13)) is Outcome.RESET
+    assert [e.reason for e in sync.events() if isinstance(e, Reset)] == [
+        ResetReason.BUFFER_OVERFLOW
+    ]
+
+
+def test_futures_deleting_an_absent_level_is_harmless() -> None:
+    """A zero quantity at a price the futures book lacks changes nothing."""
+    sync, token = started(diff(995, 1002, bids=[("0.5", "0")], pu=990), Venue.USDM)
+    sync.receive_snapshot(snap(L, bids=[("1.0", "1")]), token)
+    assert sync.synced and book_of(sync)[0] == {"1.0": "1"}
