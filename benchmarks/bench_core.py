@@ -3,10 +3,11 @@
 Workloads:
   (a) the real captures of tests/data replayed in a loop (every frame, snapshots included);
   (b) generated spot diffs of 5, 20 and 100 levels against a 1000-level book.
-For (b) the same run also measures, on the very same frames: orjson decoding alone (the floor),
-python-binance's DepthCache (sorts on every read) and ccxt's OrderBook (floats), when installed,
-so ratios come from one run on one machine. Plus the latency of reading the top 10 levels of both
-sides after a message.
+For (b) the same run also measures, on the very same frames: orjson decoding alone; two floors
+(orjson plus one dict store per level, with and without our per-level validation, keeping no price
+order: no Python order book can be faster); python-binance's DepthCache (sorts on every read) and
+ccxt's OrderBook (floats), when installed, so ratios come from one run on one machine. Plus the
+latency of reading the top 10 levels of both sides after a message.
 
 Usage: python benchmarks/bench_core.py [--repeat 5] [--messages 20000] [--json]
 Reports medians over the repeats. Never collected by pytest.
@@ -143,6 +144,34 @@ def run_orjson(_: bytes, frames: list[bytes]) -> int:
     return len(frames)
 
 
+def _floor(snapshot: bytes, frames: list[bytes], validate: bool) -> int:
+    """orjson + one dict store per level, no order kept: no order book can beat this in Python."""
+    snap = orjson.loads(snapshot)
+    sides = {"b": dict(snap["bids"]), "a": dict(snap["asks"])}
+    loads = orjson.loads
+    for frame in frames:
+        msg = loads(frame)["data"]
+        for name in "ba":
+            side = sides[name]
+            for level in msg[name]:
+                price, qty = level
+                if validate and not qty.replace(".", "", 1).isdigit():
+                    break
+                if qty[0] > "0" or qty.strip("0."):
+                    side[price] = qty
+                else:
+                    side.pop(price, None)
+    return len(frames)
+
+
+def run_floor_unvalidated(snapshot: bytes, frames: list[bytes]) -> int:
+    return _floor(snapshot, frames, validate=False)
+
+
+def run_floor_validated(snapshot: bytes, frames: list[bytes]) -> int:
+    return _floor(snapshot, frames, validate=True)
+
+
 def run_python_binance(snapshot: bytes, frames: list[bytes]) -> int:
     from binance.ws.depthcache import DepthCache  # type: ignore[import-untyped]
 
@@ -250,7 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     rate, frames = captures_rate(args.repeat)
     result["captures"] = {"frames": frames, "msgs_per_s": round(rate)}
-    peers: dict[str, Callable[[bytes, list[bytes]], int]] = {"orjson_decode_only": run_orjson}
+    peers: dict[str, Callable[[bytes, list[bytes]], int]] = {
+        "orjson_decode_only": run_orjson,
+        "floor_dict_unvalidated": run_floor_unvalidated,
+        "floor_dict_validated": run_floor_validated,
+    }
     if optional("binance"):
         peers["python_binance_depthcache"] = run_python_binance
     if optional("ccxt"):
