@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -26,7 +27,10 @@ from streamer.sansio.signing import (
     rest_payload,
     wsapi_payload,
 )
+from streamer.testing.exchange import cli
+from streamer.testing.exchange.firehose import generate_series
 from streamer.testing.exchange.server import FakeExchange
+from streamer.testing.exchange.symbols import load_exchange_info
 
 T0 = 1_767_225_630_000  # 2026-01-01T00:00:30Z: half a minute before the weight window resets
 SYMBOL = "BTCUSDT"
@@ -659,18 +663,23 @@ async def test_user_events_before_and_after_response(
 
 
 async def test_stale_snapshot_fault(ex: FakeExchange, api: Api) -> None:
-    """The stale_snapshot fault serves an older recorded book once, then the current one."""
+    """The stale_snapshot fault serves once the book as it was when added, then the current one."""
     before = ex.engine.last_update_id(SYMBOL)
+    assert not ex.faults.history.active  # no such fault pending: no book is recorded
+    ex.faults.stale_snapshot(SYMBOL)
+    unchanged = await api.call("GET", "/api/v3/depth", {"symbol": SYMBOL, "limit": 5})
+    assert unchanged.body["lastUpdateId"] == before  # nothing older yet: current, fault kept
+    assert len(ex.faults.pending()) == 1
     placed = await api.call("POST", "/api/v3/order", await resting_buy(ex), signed=True)
     assert placed.status == 200
     now = ex.engine.last_update_id(SYMBOL)
     assert now > before
-    ex.faults.stale_snapshot(SYMBOL)
     stale = await api.call("GET", "/api/v3/depth", {"symbol": SYMBOL, "limit": 5})
     assert stale.body["lastUpdateId"] == before
     assert len(stale.body["bids"]) == 5
     fresh = await api.call("GET", "/api/v3/depth", {"symbol": SYMBOL, "limit": 5})
     assert fresh.body["lastUpdateId"] == now
+    assert not ex.faults.history.active and ex.faults.pending() == []
 
 
 # -- /_fake/ controls ---------------------------------------------------------------------------
@@ -811,6 +820,26 @@ async def test_garbage_never_breaks_the_server(
     assert ping.status == 200
 
 
+async def test_many_books_are_frozen_from_the_collector_until_the_last_close() -> None:
+    """With >= 64 seeded books the exchange gc.freeze()s; the last frozen one to close thaws."""
+    names = [s["symbol"] for s in load_exchange_info()["symbols"][:70]]
+    assert gc.get_freeze_count() == 0
+    async with FakeExchange(names, rate=0) as first, FakeExchange(names, rate=0) as second:
+        for name in names[:63]:
+            first.engine.snapshot(name, 1)
+        first._maybe_freeze()
+        assert gc.get_freeze_count() == 0  # a few books: not worth it
+        for exchange in (first, second):
+            for name in names:
+                exchange.engine.snapshot(name, 1)
+            exchange._maybe_freeze()
+        frozen = gc.get_freeze_count()
+        assert frozen > 70 * 100
+        await second.close()
+        assert gc.get_freeze_count() > 0  # the first one's books stay frozen
+    assert gc.get_freeze_count() == 0
+
+
 # -- the command line ---------------------------------------------------------------------------
 
 
@@ -842,3 +871,35 @@ async def test_cli_json_line_and_sigint(session: aiohttp.ClientSession) -> None:
         _out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
+
+
+async def test_cli_firehose_serves_streams_and_their_snapshots(
+    session: aiohttp.ClientSession,
+) -> None:
+    """`streamer exchange --firehose` serves firehose diffs and the snapshot that fits them."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamer", "exchange", "--json", "--symbols", "BTCUSDT",
+        "--seed", "3", "--firehose", "--firehose-rate", "200",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    series = generate_series("BTCUSDT", seed=3)
+    try:
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+        async with session.get(info["rest"] + "/api/v3/depth?symbol=BTCUSDT&limit=5") as r:
+            snap = await r.json()
+        assert snap["lastUpdateId"] == series.snapshot_id and len(snap["bids"]) == 5
+        async with session.ws_connect(info["ws"] + "/ws/btcusdt@depth@100ms") as ws:
+            first = await ws.receive_json(timeout=30)
+        assert (first["U"], first["u"]) == series.ids(0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+
+
+def test_cli_firehose_rate_needs_firehose(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--firehose-rate` without `--firehose` (or not positive) is a usage error, status 2."""
+    assert cli.main(["--firehose-rate", "5"]) == 2
+    assert cli.main(["--firehose", "--firehose-rate", "0"]) == 2
+    assert "--firehose-rate" in capsys.readouterr().err

@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -453,17 +452,23 @@ def test_a_firehose_cycle_restores_the_book_it_started_from() -> None:
 async def test_a_client_syncs_against_the_firehose_and_its_snapshot() -> None:
     """Firehose diffs (URL or SUBSCRIBE) are contiguous 20-level messages bridging the snapshot."""
     firehose = Firehose(["BTCUSDT", "ETHUSDT"], seed=2, messages=200, rate=4000)
-    runner = web.AppRunner(firehose.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        url = f"ws://127.0.0.1:{port}/stream?streams=btcusdt@depth@100ms"
+    async with FakeExchange(["BTCUSDT", "ETHBTC"], seed=2, rate=0, firehose=firehose) as ex:
+        lingering = await open_ws(ws_url(ex, "/ws/ethusdt@depth"))
+        url = ws_url(ex, "/stream?streams=btcusdt@depth@100ms")
         async with open_ws(url) as ws, aiohttp.ClientSession() as http:
-            depth = f"http://127.0.0.1:{port}/api/v3/depth?symbol=BTCUSDT&limit=5000"
+            depth = f"{ex.endpoints.rest}/api/v3/depth?symbol=BTCUSDT&limit=5000"
             async with http.get(depth) as resp:
                 snap = await resp.json()
+            assert snap == firehose.depth("BTCUSDT", 5000)  # the firehose's book, not the engine's
+            assert snap["lastUpdateId"] == firehose.series["BTCUSDT"].snapshot_id
+            # ETHUSDT is no engine symbol: its snapshot comes from the firehose all the same,
+            # while the engine's own symbols are still answered by the engine.
+            async with http.get(f"{ex.endpoints.rest}/api/v3/depth?symbol=ETHUSDT") as resp:
+                eth_snap = await resp.json()
+            assert eth_snap["lastUpdateId"] == firehose.series["ETHUSDT"].snapshot_id
+            async with http.get(f"{ex.endpoints.rest}/api/v3/depth?symbol=ETHBTC") as resp:
+                engine_snap = await resp.json()
+            assert engine_snap["lastUpdateId"] == ex.engine.last_update_id("ETHBTC")
             book = {"bids": dict(snap["bids"]), "asks": dict(snap["asks"])}
             local = snap["lastUpdateId"]
             subscribe = {"method": "SUBSCRIBE", "params": ["ethusdt@depth@100ms"], "id": 1}
@@ -496,6 +501,6 @@ async def test_a_client_syncs_against_the_firehose_and_its_snapshot() -> None:
             bids, asks = series.levels(k)
             apply(model, {"b": bids, "a": asks})
         assert book == model
-    finally:
-        await firehose.close()
-        await runner.cleanup()
+    # The exchange closed the firehose, and with it the connection still open.
+    await asyncio.wait_for(lingering.wait_closed(), T)
+    assert lingering.close_code == 1001

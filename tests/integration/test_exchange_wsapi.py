@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -362,3 +363,20 @@ async def test_an_oversized_frame_closes_only_its_own_connection(exchange: FakeE
             await asyncio.wait_for(ws.recv(), T)
         assert ws.close_code == 1009
         assert (await Client(other).call("ping"))["status"] == 200
+
+
+async def test_the_ws_api_pings_and_drops_a_client_that_never_pongs() -> None:
+    """Server pings every ping_interval; without pongs the session ends after pong_timeout."""
+    ex = FakeExchange(symbols=["BTCUSDT"], rate=0)
+    ex.wsapi.ping_interval = 0.05
+    ex.wsapi.pong_timeout = 0.3
+    async with (
+        ex,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(ex.endpoints.ws_api, autoping=False) as ws,
+    ):
+        msg = await ws.receive(timeout=T)
+        assert msg.type is aiohttp.WSMsgType.PING
+        # never answering: the server drops the connection (a timeout here fails the test)
+        while msg.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            msg = await ws.receive(timeout=T)

@@ -192,6 +192,7 @@ def test_history_throttles_per_symbol() -> None:
     """A book recorded less than every_ms after the previous one is skipped."""
     engine = _engine()
     history = SnapshotHistory(every_ms=100)
+    history.watch(["ETHBTC"])
     history.record(engine, ["ETHBTC"], 0)
     first = engine.last_update_id("ETHBTC")
     second = _move(engine, "ETHBTC", 50)
@@ -208,6 +209,7 @@ def test_history_keeps_the_last_few_distinct_books() -> None:
     """Only the last ``keep`` distinct books are kept; ``behind`` counts back from the newest."""
     engine = _engine()
     history = SnapshotHistory(keep=3, every_ms=0)
+    history.watch(["ETHBTC"])
     ids = []
     for t in range(5):
         ids.append(_move(engine, "ETHBTC", t))
@@ -218,6 +220,42 @@ def test_history_keeps_the_last_few_distinct_books() -> None:
     assert [s.last_update_id for s in got if s is not None] == [ids[4], ids[3], ids[2], ids[2]]
     older_than_last = history.older("ETHBTC", ids[4], behind=1)
     assert older_than_last is not None and older_than_last.last_update_id == ids[3]
+
+
+def test_history_records_only_what_pending_stale_faults_watch() -> None:
+    """Books are copied only for symbols of pending stale_snapshot faults, and forgotten after."""
+    engine = _engine()
+    plan = FaultPlan(history=SnapshotHistory(every_ms=0))
+    dispatcher = Dispatcher(engine, _Sink(), _Sink(), plan.history)
+    ids = {s: _move(engine, s, 1) for s in ("BTCUSDT", "ETHBTC")}
+    dispatcher.flush(1)
+    assert not plan.history.active
+    assert plan.history.older("BTCUSDT", 10**12) is None  # no fault: nothing recorded
+
+    plan.drop_diffs("BTCUSDT")  # other kinds watch nothing
+    assert not plan.history.active
+    fault = plan.stale_snapshot("BTCUSDT")
+    assert plan.history.watching("BTCUSDT") and not plan.history.watching("ETHBTC")
+    plan.history.record(engine, ["BTCUSDT", "ETHBTC"], 2)  # what FakeExchange does on add
+    for symbol in ids:
+        _move(engine, symbol, 3)
+    dispatcher.flush(3)
+    recorded = plan.history.older("BTCUSDT", 10**12)
+    assert recorded is not None
+    assert recorded.last_update_id == engine.last_update_id("BTCUSDT") > ids["BTCUSDT"]
+    assert plan.history.older("ETHBTC", 10**12) is None
+
+    everywhere = plan.stale_snapshot(None)
+    assert plan.history.watching("ETHBTC")
+    plan.history.record(engine, ["ETHBTC"], 4)
+    _move(engine, "ETHBTC", 5)
+    assert plan.snapshot(engine, "ETHBTC", 5).last_update_id < engine.last_update_id("ETHBTC")
+    assert everywhere not in plan.pending()  # fired: ETHBTC is no longer watched, nor kept
+    assert not plan.history.watching("ETHBTC") and plan.history.older("ETHBTC", 10**12) is None
+    assert fault in plan.pending() and plan.history.watching("BTCUSDT")
+
+    plan.clear(FaultKind.STALE_SNAPSHOT)
+    assert not plan.history.active and plan.history.older("BTCUSDT", 10**12) is None
 
 
 class _Sink:

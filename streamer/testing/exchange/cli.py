@@ -6,6 +6,10 @@ With ``--json`` the first line of output is exactly one JSON object::
     {"rest": "http://127.0.0.1:P", "ws": "ws://127.0.0.1:P", "ws_api": "ws://127.0.0.1:P/ws-api/v3",
      "api_key": "...", "api_secret": "..."}
 
+With ``--firehose`` the market streams of ``--symbols`` (and their REST depth snapshots) come from
+pre-generated 20-level diffs sent as fast as the socket drains (or ``--firehose-rate`` messages
+per second per stream), to benchmark a client's receive path; orders still trade on the engine.
+
 The demo secret is printed on purpose: it is a throwaway key of a local fake exchange.
 """
 
@@ -19,6 +23,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from streamer.testing.exchange.firehose import Firehose
 from streamer.testing.exchange.server import DEFAULT_SYMBOLS, FakeExchange
 from streamer.testing.exchange.symbols import EngineError
 
@@ -42,6 +47,18 @@ def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     p.add_argument("--symbols", nargs="+", default=list(DEFAULT_SYMBOLS), help="symbols to trade")
     p.add_argument("--seed", type=int, default=1, help="seed of the simulated market")
     p.add_argument("--rate", type=float, default=100.0, help="simulated market actions per second")
+    p.add_argument(
+        "--firehose",
+        action="store_true",
+        help="serve the symbols' streams from pre-generated 20-level diffs (a benchmark source)",
+    )
+    p.add_argument(
+        "--firehose-rate",
+        type=float,
+        default=None,
+        metavar="MSGS",
+        help="with --firehose: messages per second per stream (default: as fast as possible)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON line with URLs and keys")
     p.set_defaults(func=run_exchange)
 
@@ -61,8 +78,19 @@ async def _serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
+        symbols = _symbols(args.symbols)
+        if args.firehose_rate is not None and not (args.firehose and args.firehose_rate > 0):
+            raise ValueError("--firehose-rate must be > 0 and needs --firehose")
+        firehose = (
+            Firehose(symbols, seed=args.seed, rate=args.firehose_rate) if args.firehose else None
+        )
         exchange = FakeExchange(
-            _symbols(args.symbols), seed=args.seed, host=args.host, port=args.port, rate=args.rate
+            symbols,
+            seed=args.seed,
+            host=args.host,
+            port=args.port,
+            rate=args.rate,
+            firehose=firehose,
         )
     except (EngineError, ValueError) as exc:
         print(f"streamer exchange: {getattr(exc, 'msg', exc)}", file=sys.stderr)
@@ -81,8 +109,9 @@ async def _serve(args: argparse.Namespace) -> int:
                 }
                 sys.stdout.write(json.dumps(line) + "\n")
             else:
+                mode = " (streams: firehose)" if firehose is not None else ""
                 sys.stdout.write(
-                    f"local Binance serving {', '.join(exchange.engine.symbols)}\n"
+                    f"local Binance serving {', '.join(exchange.engine.symbols)}{mode}\n"
                     f"  REST     {urls.rest}\n  streams  {urls.ws}\n  WS-API   {urls.ws_api}\n"
                     f"  demo API key     {keys['apiKey']}\n"
                     f"  demo API secret  {keys['secretKey']}\n"

@@ -2,7 +2,8 @@
 
 One :class:`Dispatcher` is shared by the server loop (after every engine step) and the REST order
 handlers (right after placing or cancelling, so that user events are not delayed by a tick). It
-also records the history of books that stale snapshots are served from.
+also records, for the symbols that pending stale_snapshot faults watch (``history.py``), the
+history of books that stale snapshots are served from.
 
 User events can be *held*: while any hold is open, every user event is queued instead of sent,
 and releasing the last hold sends the queue in engine order. The ``user_events_after_response``
@@ -52,7 +53,7 @@ class Dispatcher:
     def flush(self, now_ms: int) -> None:
         """Drain the engine and publish everything it produced since the last drain."""
         out = self._engine.drain()
-        if out.diffs:
+        if out.diffs and self._history.active:
             self._history.record(self._engine, {d.symbol for d in out.diffs}, now_ms)
         self._hub.publish(out, now_ms)
         if out.user_events:

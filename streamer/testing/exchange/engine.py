@@ -355,6 +355,7 @@ class Engine:
         self._rules = {s.symbol: SymbolRules.from_info(s) for s in symbols}
         self._names = list(self.symbols)
         self._books: dict[str, _Book | None] = dict.fromkeys(self._names)
+        self._seeded = 0
         self._accounts: dict[int, _Account] = {}
         self._next_account = 1
         self._exec_id = Random(f"{seed}:execution-ids").randrange(10**6, 10**8)
@@ -700,6 +701,11 @@ class Engine:
         book = self._book(symbol)
         return self.snapshot(symbol, max(len(book.bids.prices), len(book.asks.prices)))
 
+    @property
+    def seeded_books(self) -> int:
+        """How many books have been seeded (built) so far."""
+        return self._seeded
+
     def last_update_id(self, symbol: str) -> int:
         """The symbol's current update id."""
         return self._book(symbol).update_id
@@ -753,6 +759,7 @@ class Engine:
             raise EngineError(-1121, "Invalid symbol.") from None
         if book is None:
             book = self._books[symbol] = self._seed_book(symbol)
+            self._seeded += 1
         return book
 
     def _seed_book(self, symbol: str) -> _Book:

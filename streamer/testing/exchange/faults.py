@@ -29,8 +29,11 @@ order_timeout               order placement       placed; the answer is held ``d
 user_events_after_response  order placement       the order's user events are published
                                                   ``delay_ms`` after the HTTP answer is written
                                                   (default: before it)
-stale_snapshot              REST /depth, WS-API   the snapshot served is ``behind`` recorded
-                            depth (plan.snapshot) books older than the current book
+stale_snapshot              REST /depth, WS-API   the snapshot served is the ``behind``-th newest
+                            depth (plan.snapshot) book older than the current one among those
+                                                  recorded since the fault was added (the oldest
+                                                  if fewer); with none older yet, the current
+                                                  book is served and the fault kept (history.py)
 drop_diff                   market hub            the next diff message of the symbol is not sent
 duplicate_diff              market hub            it is sent twice
 delay_diff                  market hub            it is sent ``delay_ms`` late (later diffs first)
@@ -245,6 +248,8 @@ class FaultPlan:
                 if fault.channel is None or fault.channel == channel
             }
         self._pending.append(_Pending(fault, fault.count, targets))
+        if fault.kind is FaultKind.STALE_SNAPSHOT:
+            self._watch_history()
         for listener in list(self._listeners):
             listener(fault)
         return fault
@@ -258,6 +263,7 @@ class FaultPlan:
     def clear(self, kind: FaultKind | None = None) -> None:
         """Forget pending faults (of one kind, or all)."""
         self._pending = [p for p in self._pending if kind is not None and p.fault.kind != kind]
+        self._watch_history()
 
     def pending(self) -> list[Fault]:
         """The faults that have not finished firing, in the order they were added."""
@@ -323,7 +329,7 @@ class FaultPlan:
     def stale_snapshot(
         self, symbol: str | None = None, *, count: int = 1, behind: int = 1
     ) -> Fault:
-        """Serve the next snapshot(s) from ``behind`` recorded books ago."""
+        """Serve the next snapshot(s) from ``behind`` books ago, recorded from now on."""
         return self.add(Fault(FaultKind.STALE_SNAPSHOT, count=count, symbol=symbol, behind=behind))
 
     def drop_diffs(
@@ -471,6 +477,14 @@ class FaultPlan:
             done = pending.remaining <= 0
         if done:
             self._pending.remove(pending)
+            if pending.fault.kind is FaultKind.STALE_SNAPSHOT:
+                self._watch_history()
+
+    def _watch_history(self) -> None:
+        """Record books only for the symbols that pending stale_snapshot faults need."""
+        self.history.watch(
+            p.fault.symbol for p in self._pending if p.fault.kind is FaultKind.STALE_SNAPSHOT
+        )
 
     def take_request_fault(self, channel: str = "rest") -> Fault | None:
         """A rate_limit fault for the request being served on ``channel``, if one is due."""

@@ -8,6 +8,9 @@ only its update ids moving on: message ``k`` carries the levels of cycle entry `
 ``U = first + 20 k``, ``u = U + 19`` (one update id per changed level), so ``U`` is always the
 previous ``u + 1``.
 
+Served by ``FakeExchange(firehose=Firehose([...]))`` (``streamer exchange --firehose``): the
+market-stream paths come from here instead of the live market's hub.
+
 The matching snapshot (``depth()``, served by REST ``/api/v3/depth`` for firehose symbols) is the
 starting book with the first half of message 0 applied: its ``lastUpdateId`` lies inside
 ``[U; u]`` of the first message, so a client following protocol §2.1 literally (including the
@@ -33,7 +36,7 @@ import orjson
 from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
-from streamer.testing.exchange.frames import frame
+from streamer.testing.exchange.frames import close_or_abort, frame
 
 __all__ = ["Firehose", "FirehoseSeries", "generate_series"]
 
@@ -224,8 +227,8 @@ class Firehose:
     """Serves firehose symbols on ``/ws/<sym>@depth@100ms``, ``/stream?streams=`` and SUBSCRIBE.
 
     ``rate`` is messages per second per stream; ``None`` sends as fast as the socket drains.
-    Mount ``routes()`` in place of the market hub's, and answer ``/api/v3/depth`` for these
-    symbols with ``depth()``.
+    ``FakeExchange(firehose=...)`` mounts ``routes()`` in place of the market hub's, answers
+    ``/api/v3/depth`` for these symbols with ``depth()`` and closes the firehose with itself.
     """
 
     def __init__(
@@ -240,7 +243,7 @@ class Firehose:
         self.series = {s: generate_series(s, seed=seed, messages=messages) for s in symbols}
         self._templates: dict[tuple[str, bool], _Template] = {}
         self._closing = False
-        self._sockets: set[web.WebSocketResponse] = set()
+        self._sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}
         self.messages_sent = 0
 
     def routes(self) -> list[web.RouteDef]:
@@ -263,16 +266,16 @@ class Firehose:
             "asks": [list(level) for level in series.asks[:limit]],
         }
 
-    def app(self) -> web.Application:
-        """A standalone application: the stream routes plus ``/api/v3/depth``."""
-        app = web.Application()
-        app.add_routes([*self.routes(), web.get("/api/v3/depth", self._handle_depth)])
-        return app
-
     async def close(self) -> None:
         """Stop every pump and close its connection."""
         self._closing = True
-        await asyncio.gather(*(ws.close() for ws in list(self._sockets)), return_exceptions=True)
+        await asyncio.gather(
+            *(
+                close_or_abort(ws, transport, code=1001, message=b"", grace=2.0)
+                for ws, transport in list(self._sockets.items())
+            ),
+            return_exceptions=True,
+        )
 
     def _template(self, stream: str, combined: bool) -> _Template | None:
         symbol, _, kind = stream.partition("@")
@@ -284,12 +287,6 @@ class Firehose:
         if template is None:
             template = self._templates[key] = _Template(series, stream, combined)
         return template
-
-    async def _handle_depth(self, request: web.Request) -> web.Response:
-        body = self.depth(request.query.get("symbol", ""), int(request.query.get("limit", "100")))
-        if body is None:
-            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
         names = [s for s in request.match_info.get("streams", "").split("/") if s]
@@ -309,14 +306,16 @@ class Firehose:
         conn = _FirehoseConn(combined)
         for name in dict.fromkeys(names):
             self._add(conn, name)
-        self._sockets.add(ws)
+        self._sockets[ws] = transport
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._read(ws, transport, conn))
                 await self._pump(ws, transport, writer, conn)
-                await ws.close()  # ends the reader too
+                # ends the reader too; 1001 "going away" when the server is closing
+                code = 1001 if self._closing else 1000
+                await close_or_abort(ws, transport, code=code, message=b"", grace=2.0)
         finally:
-            self._sockets.discard(ws)
+            self._sockets.pop(ws, None)
         return ws
 
     def _add(self, conn: _FirehoseConn, name: str) -> bool:

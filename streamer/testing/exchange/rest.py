@@ -39,6 +39,7 @@ from streamer.testing.exchange.weights import Weights
 
 if TYPE_CHECKING:
     from streamer.testing.exchange.dispatch import Dispatcher
+    from streamer.testing.exchange.firehose import Firehose
 
 __all__ = ["JSON_TYPE", "RestApi", "json_errors"]
 
@@ -141,13 +142,16 @@ class RestApi:
         faults: FaultPlan,
         dispatcher: Dispatcher,
         clock: Callable[[], int],
+        firehose: Firehose | None = None,
     ) -> None:
+        """``firehose``: answer ``/api/v3/depth`` for its symbols with its snapshot."""
         self._engine = engine
         self._auth = auth
         self._weights = weights
         self._faults = faults
         self._dispatcher = dispatcher
         self._clock = clock
+        self._firehose = firehose
         self.internal_errors: list[BaseException] = []  # handler bugs, for tests to assert on
         info = load_exchange_info()
         self._info_head = {k: v for k, v in info.items() if k not in ("symbols", "serverTime")}
@@ -333,6 +337,13 @@ class RestApi:
         return Reply(ordered)
 
     async def _depth(self, call: Call) -> Reply:
+        if self._firehose is not None:
+            # The snapshot that fits the firehose's diff stream (firehose symbols need not be
+            # the engine's).
+            name = call.params.required("symbol")
+            fire = self._firehose.depth(name, _depth_limit(call.params))
+            if fire is not None:
+                return Reply(fire)
         symbol = self._symbol(call.params)
         assert symbol is not None
         snapshot = self._faults.snapshot(self._engine, symbol, _depth_limit(call.params))

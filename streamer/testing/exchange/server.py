@@ -10,6 +10,10 @@ seeded :class:`~streamer.testing.exchange.engine.Engine`. Background work:
   stream always catches up with the book (protocol §9.12);
 * the hub's timers (``MarketHub.run``): depth batches, partial books, pings.
 
+With ``firehose=`` (``firehose.Firehose``), the market-stream paths (``/ws``, ``/stream``) are
+served by the firehose instead of the hub, and REST ``/api/v3/depth`` answers the firehose's
+snapshot for its symbols; everything else (orders, the WS-API, the controls) is the engine's.
+
 Usage::
 
     async with FakeExchange(symbols=["BTCUSDT", "ETHBTC"], seed=1) as ex:
@@ -24,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
@@ -38,12 +43,15 @@ from streamer.testing.exchange.auth import Auth
 from streamer.testing.exchange.control import Control
 from streamer.testing.exchange.dispatch import Dispatcher
 from streamer.testing.exchange.engine import Engine, EngineError
-from streamer.testing.exchange.faults import FaultPlan
+from streamer.testing.exchange.faults import Fault, FaultKind, FaultPlan
 from streamer.testing.exchange.rest import RestApi, json_errors
 from streamer.testing.exchange.streams import MarketHub
 from streamer.testing.exchange.symbols import load_exchange_info, symbol_infos
 from streamer.testing.exchange.weights import Weights
 from streamer.testing.exchange.wsapi import WsApi
+
+if TYPE_CHECKING:
+    from streamer.testing.exchange.firehose import Firehose
 
 __all__ = ["DEFAULT_SYMBOLS", "FakeExchange"]
 
@@ -52,6 +60,10 @@ log = logging.getLogger(__name__)
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "ETHBTC", "BNBUSDT")
 # After a stall (a debugger, a slow CI box) do not replay more than this much simulated time.
 _MAX_CATCH_UP_S = 1.0
+# Freeze the collector once this many books are seeded, and again whenever that number doubles,
+# and (with that many books) again after this many market actions.
+_FREEZE_BOOKS = 64
+_REFREEZE_ACTIONS = 20_000
 
 
 def wall_ms() -> int:
@@ -61,6 +73,19 @@ def wall_ms() -> int:
 
 class FakeExchange:
     """The local Binance: REST, market streams and WebSocket API on one port."""
+
+    # Seeded books are long-lived: some 600 objects per symbol, about a million with every real
+    # symbol, and a full collection walks them all (300-400 ms measured), stalling every stream.
+    # gc.freeze() moves every live object to the permanent generation, which collections skip.
+    # It is process-wide, so it is done only where it helps and undone without leaking: an
+    # exchange freezes once it has seeded _FREEZE_BOOKS books (again each time that number has
+    # doubled, and when all are seeded: books are seeded lazily), and the last frozen exchange
+    # to close unfreezes. Many exchanges in one process (the tests) thus never keep garbage
+    # hidden from the collector after they close, and one closing does not thaw another's books.
+    # The market replaces resting orders all the time (at 20,000 actions/s, the frozen books
+    # are mostly new, unfrozen objects within ~20 s), so it freezes again every
+    # _REFREEZE_ACTIONS actions; a young collection first, so that dead cycles are not frozen.
+    _frozen_exchanges: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -74,9 +99,12 @@ class FakeExchange:
         levels: int = 100,
         weight_limit: int = 6000,
         clock: Callable[[], int] = wall_ms,
+        firehose: Firehose | None = None,
     ) -> None:
         """``rate``: simulated market actions per second (0: a still market); ``tick``: seconds
-        between engine steps and drains; ``levels``: opening book depth per side."""
+        between engine steps and drains; ``levels``: opening book depth per side; ``firehose``:
+        serve the market streams (and depth snapshots of its symbols) from it; it is closed with
+        the exchange."""
         if rate < 0 or tick <= 0:
             raise ValueError("rate must be >= 0 and tick > 0")
         self.host = host
@@ -84,6 +112,7 @@ class FakeExchange:
         self.tick = tick
         self._requested_port = port
         self.clock = clock
+        self.firehose = firehose
         try:
             infos = symbol_infos(load_exchange_info(), list(symbols))
         except EngineError:
@@ -92,17 +121,21 @@ class FakeExchange:
         self.auth = Auth()
         self.weights = Weights(weight_limit)
         self.faults = FaultPlan(seed)
+        self.faults.add_listener(self._on_fault)
         self.hub = MarketHub(self.engine, self.faults, clock=clock)
         self.wsapi = WsApi(self.engine, self.auth, self.faults, self.weights, clock=clock)
         self.dispatcher = Dispatcher(self.engine, self.hub, self.wsapi, self.faults.history)
         self.wsapi.dispatcher = self.dispatcher
         self.control = Control(self.engine, self.auth, self.faults)
         self.rest = RestApi(
-            self.engine, self.auth, self.weights, self.faults, self.dispatcher, clock
+            self.engine, self.auth, self.weights, self.faults, self.dispatcher, clock, firehose
         )
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._port: int | None = None
+        self._freeze_at = _FREEZE_BOOKS
+        self._frozen = False
+        self._actions_unfrozen = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -135,9 +168,8 @@ class FakeExchange:
         if self._runner is not None:
             raise RuntimeError("already started")
         app = web.Application(middlewares=[json_errors])
-        app.add_routes(
-            self.rest.routes() + self.control.routes() + self.hub.routes() + self.wsapi.routes()
-        )
+        streams = self.firehose.routes() if self.firehose is not None else self.hub.routes()
+        app.add_routes(self.rest.routes() + self.control.routes() + streams + self.wsapi.routes())
         # A short shutdown timeout: a response held by an order_timeout fault must not hold
         # up the close for aiohttp's default minute.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -148,8 +180,6 @@ class FakeExchange:
             await site.start()
             address = runner.addresses[0]
             self._port = int(address[1])
-            now = self.clock()
-            self.faults.history.record(self.engine, self.engine.symbols, now)
             self._tasks = [
                 asyncio.create_task(self._engine_loop(), name="fake-exchange-engine"),
                 asyncio.create_task(self.hub.run(), name="fake-exchange-hub"),
@@ -175,6 +205,8 @@ class FakeExchange:
                 await engine_task
         try:
             await self.hub.close()
+            if self.firehose is not None:
+                await self.firehose.close()
             await self.wsapi.close()
         finally:
             for task in self._tasks[1:]:
@@ -182,7 +214,10 @@ class FakeExchange:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._tasks = []
-            await runner.cleanup()
+            try:
+                await runner.cleanup()
+            finally:
+                self._unfreeze()
         if failure is not None:
             raise failure
 
@@ -209,9 +244,40 @@ class FakeExchange:
                 if actions:
                     carry -= actions
                     self.engine.step(now, actions)
+                    self._actions_unfrozen += actions
             last = now
             self.dispatcher.flush(now)
+            self._maybe_freeze()
             await asyncio.sleep(self.tick)
+
+    def _maybe_freeze(self) -> None:
+        """Move the seeded books out of the collector's sight when due (see the class comment)."""
+        seeded, total = self.engine.seeded_books, len(self.engine.symbols)
+        if seeded >= self._freeze_at:
+            self._freeze_at = total + 1 if seeded >= total else min(2 * seeded, total)
+        elif not (self._frozen and self._actions_unfrozen >= _REFREEZE_ACTIONS):
+            return
+        self._actions_unfrozen = 0
+        if not self._frozen:
+            self._frozen = True
+            FakeExchange._frozen_exchanges += 1
+        gc.collect(1)
+        gc.freeze()
+
+    def _unfreeze(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            FakeExchange._frozen_exchanges -= 1
+            if FakeExchange._frozen_exchanges == 0:
+                gc.unfreeze()
+
+    def _on_fault(self, fault: Fault) -> None:
+        # The history records only what pending stale_snapshot faults watch, from the moment
+        # they are added: record the book as it is now, the first one the fault can serve.
+        if fault.kind is FaultKind.STALE_SNAPSHOT:
+            symbols = self.engine.symbols if fault.symbol is None else (fault.symbol,)
+            known = [s for s in symbols if s in self.engine.symbols]
+            self.faults.history.record(self.engine, known, self.clock())
 
     # -- controls (the same as /_fake/) --------------------------------------------------------
 

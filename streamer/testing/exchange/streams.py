@@ -48,7 +48,7 @@ from streamer.testing.exchange.faults import (
     FaultKind,
     FaultPlan,
 )
-from streamer.testing.exchange.frames import OP_PING, OP_PONG, frame
+from streamer.testing.exchange.frames import OP_PING, OP_PONG, close_or_abort, frame
 
 __all__ = ["HubStats", "MarketHub", "StreamSpec", "parse_stream"]
 
@@ -510,7 +510,13 @@ class MarketHub:
         async def close() -> None:
             await asyncio.sleep(delay)
             conn.closed = True
-            await conn.ws.close(code=1001, message=b"server shutdown")
+            await close_or_abort(
+                conn.ws,
+                conn.transport,
+                code=1001,
+                message=b"server shutdown",
+                grace=self._close_timeout,
+            )
 
         self._tasks.create_task(close())
 
@@ -531,7 +537,16 @@ class MarketHub:
         for conn in conns:
             conn.closed = True
         await asyncio.gather(
-            *(c.ws.close(code=1001, message=b"server shutdown") for c in conns),
+            *(
+                close_or_abort(
+                    c.ws,
+                    c.transport,
+                    code=1001,
+                    message=b"server shutdown",
+                    grace=self._close_timeout,
+                )
+                for c in conns
+            ),
             return_exceptions=True,
         )
 
@@ -874,7 +889,7 @@ def _column_after(text: str, key: str) -> int:
     start = len(text) - len(rest)
     if rest.startswith('"'):
         end = text.find('"', start + 1)
-        return (end + 1 if end >= 0 else len(text)) + 0
+        return end + 1 if end >= 0 else len(text)
     stop = start
     while stop < len(text) and text[stop] not in ",}":
         stop += 1

@@ -52,7 +52,7 @@ from streamer.testing.exchange.faults import (
     FaultKind,
     FaultPlan,
 )
-from streamer.testing.exchange.frames import OP_PING, OP_PONG, frame
+from streamer.testing.exchange.frames import OP_PING, OP_PONG, close_or_abort, frame
 from streamer.testing.exchange.params import ApiError, Params, mandatory
 from streamer.testing.exchange.weights import Weights
 
@@ -255,7 +255,10 @@ class WsApi:
             self._server_shutdown(session)
             session.closed = True
         await asyncio.gather(
-            *(s.ws.close(code=1001, message=b"server shutdown") for s in sessions),
+            *(
+                close_or_abort(s.ws, s.transport, code=1001, message=b"server shutdown", grace=2.0)
+                for s in sessions
+            ),
             return_exceptions=True,
         )
 
@@ -281,7 +284,9 @@ class WsApi:
 
     async def _close_session(self, session: _Session) -> None:
         session.closed = True
-        await session.ws.close(code=1001, message=b"server shutdown")
+        await close_or_abort(
+            session.ws, session.transport, code=1001, message=b"server shutdown", grace=2.0
+        )
 
     def _later(
         self, session: _Session, delay_ms: int, action: Callable[[], Awaitable[None]]
