@@ -675,7 +675,8 @@ def test_order_query_shape() -> None:
 
 
 def test_execution_report_has_every_field_with_its_json_type() -> None:
-    """executionReport: all §3.3 fields; ids/times ints, numbers strings, N null, w/m/M bools."""
+    """executionReport: all §3.3 fields, ids/times ints, numbers strings, w/m/M bools; N is null
+    without a fill and names the asset received on a fill (zero commission), as Binance does."""
     e = new_engine()
     maker, taker = e.create_account(RICH), e.create_account(RICH)
     mid = mid_price(e)
@@ -692,7 +693,12 @@ def test_execution_report_has_every_field_with_its_json_type() -> None:
             assert isinstance(report[key], str), key
         for key in "wmM":
             assert type(report[key]) is bool, key
-        assert report["N"] is None and report["g"] == -1 and report["V"] == "NONE"
+        assert report["g"] == -1 and report["V"] == "NONE"
+        if report["x"] == "TRADE":
+            received = "BTC" if report["S"] == "BUY" else "USDT"
+            assert (report["n"], report["N"]) == ("0.00000000", received)
+        else:
+            assert (report["n"], report["N"]) == ("0", None)
     trade = reports(out, taker)[1]
     assert (trade["t"], trade["M"], trade["T"], trade["E"], trade["O"]) == (
         out.trades[0].trade_id,

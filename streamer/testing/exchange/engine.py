@@ -1137,8 +1137,10 @@ class Engine:
             "l": fmt_units(last_qty),
             "z": fmt_units(order.executed),
             "L": fmt_units(last_price),
-            "n": "0",  # the local exchange charges no commission
-            "N": None,
+            # No commission is charged. Like Binance, a fill names its commission asset even when
+            # the amount is zero (the asset received); reports without a fill carry "0" and null.
+            "n": _ZERO if trade_id >= 0 else "0",
+            "N": (book.base if order.buy else book.quote) if trade_id >= 0 else None,
             "T": self._now,
             "t": trade_id,
             "I": self._exec_id,
