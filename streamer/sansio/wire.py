@@ -1,11 +1,11 @@
 """Wire decoding: market-stream frames and REST depth bodies -> typed, validated values.
 
 Decoding only, no behaviour: nothing here knows about sync rules or books. Every frame either
-becomes a valid value or a :class:`Malformed` carrying the stream name, the reason and a truncated
+becomes a typed value or a :class:`Malformed` carrying the stream name, the reason and a truncated
 excerpt; nothing raises out of :func:`decode_frame` or :func:`decode_snapshot`.
 
-A value is valid when every price and quantity is a plain non-negative decimal string (ASCII digits
-with at most one dot; prices also non-zero) and every id is an integer.
+Ids must be integers, and prices and quantities plain non-negative decimal strings (ASCII digits
+with at most one dot; prices also non-zero). Snapshots are checked here in full.
 
 Hot path: ``decode_frame`` runs once per WebSocket message: orjson, then type checks of the
 envelope and ids. The levels of a diff are validated by the book just before it applies them
@@ -14,6 +14,7 @@ envelope and ids. The levels of a diff are validated by the book just before it 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
@@ -42,6 +43,7 @@ DEFAULT_MAX_FRAME: Final = 1 << 20
 #: Largest REST depth body accepted (5000 levels per side are about 300 KiB).
 DEFAULT_MAX_SNAPSHOT: Final = 8 << 20
 _EXCERPT: Final = 120
+_PARTIAL: Final = re.compile(r"@depth\d")
 
 Level = list[str]  # [price, quantity], exactly as received
 
@@ -193,7 +195,7 @@ def decode_frame(
     ``stream`` names the connection for error reports when the frame itself has no stream name.
     """
     if len(data) > max_size:
-        return Malformed(stream, f"frame of {len(data)} bytes exceeds {max_size}", excerpt(data))
+        return Malformed(stream, f"frame of length {len(data)} exceeds {max_size}", excerpt(data))
     if not data:
         return Malformed(stream, "empty frame", "")
     try:
@@ -210,6 +212,11 @@ def decode_frame(
             return Malformed(stream, "bad combined-stream envelope", excerpt(data))
         stream = name
     if payload.get("e") == "depthUpdate":
+        if "pu" in payload and _PARTIAL.search(stream):
+            # Futures partial books (<sym>@depth5/10/20) share the depthUpdate shape, pu included,
+            # but carry the top N levels, not changes: applied as a diff they would corrupt the
+            # book. Only the combined envelope's stream name tells them apart (protocol §2.2).
+            return OtherEvent(stream, "partialDepth")
         return _diff_from(payload, stream, data)
     if "id" in payload and ("result" in payload or "error" in payload or "code" in payload):
         return OtherEvent(stream, "response")  # answer to SUBSCRIBE & co (protocol §1.4)
@@ -224,7 +231,7 @@ def decode_snapshot(
 ) -> DepthSnapshot | Malformed:
     """Decode a REST depth body (``/api/v3/depth``, ``/fapi/v1/depth``, WS-API ``depth`` result)."""
     if len(body) > max_size:
-        return Malformed(source, f"body of {len(body)} bytes exceeds {max_size}", excerpt(body))
+        return Malformed(source, f"body of length {len(body)} exceeds {max_size}", excerpt(body))
     try:
         msg = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

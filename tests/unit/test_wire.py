@@ -170,3 +170,12 @@ def test_number_validators() -> None:
     assert all(valid_qty(q) for q in ["0", "0.00000000", "12", "1.5", CAP, "1.", ".5"])
     assert not any(valid_qty(q) for q in ["", ".", "-1", "+1", "1e3", "1_0", "inf", 5, None])
     assert valid_price("0.00000001") and not valid_price("0.000")
+
+
+def test_futures_partial_depth_is_not_taken_for_a_diff() -> None:
+    """A USD-M @depth20 message has the depthUpdate shape but is a top-N book: never a diff."""
+    data = orjson.loads(frame(pu=9))["data"]
+    partial = orjson.dumps({"stream": "btcusdt@depth20@100ms", "data": data})
+    assert decode_frame(partial) == OtherEvent("btcusdt@depth20@100ms", "partialDepth")
+    diff_stream = orjson.dumps({"stream": "btcusdt@depth@100ms", "data": data})
+    assert isinstance(decode_frame(diff_stream), DepthDiff)
