@@ -46,12 +46,12 @@ def _format_book(symbol: str, book: dict[str, Any], depth: int) -> list[str]:
     head = f"{symbol}  {book['venue']}  {state}"
     if book["last_update_id"] is not None:
         head += f" at update {book['last_update_id']}"
-    lines = [head, f"  {'bid qty':>16} {'bid':>14} | {'ask':<14} {'ask qty':<16}"]
+    lines = [head, f"  {'bid qty':>16} {'bid':>14} | {'ask':<14} ask qty"]
     bids, asks = book["bids"], book["asks"]
     for i in range(depth):
         bp, bq = bids[i] if i < len(bids) else ("", "")
         ap, aq = asks[i] if i < len(asks) else ("", "")
-        lines.append(f"  {bq:>16} {bp:>14} | {ap:<14} {aq:<16}")
+        lines.append(f"  {bq:>16} {bp:>14} | {ap:<14} {aq}".rstrip())
     lines.append(
         f"  {book['bid_levels']} bid / {book['ask_levels']} ask levels held; "
         f"{book['applied']} diffs applied, {book['dropped']} stale dropped, "
