@@ -16,8 +16,6 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from yarl import URL
 
 from streamer.sansio.signing import (
@@ -31,6 +29,7 @@ from streamer.testing.exchange import cli
 from streamer.testing.exchange.firehose import generate_series
 from streamer.testing.exchange.server import FakeExchange
 from streamer.testing.exchange.symbols import load_exchange_info
+from tests.helpers import ed25519_pems
 
 T0 = 1_767_225_630_000  # 2026-01-01T00:00:30Z: half a minute before the weight window resets
 SYMBOL = "BTCUSDT"
@@ -144,19 +143,6 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 async def api(ex: FakeExchange, session: aiohttp.ClientSession) -> Api:
     keys = await ex.create_account()
     return Api(session, ex, keys["apiKey"], keys["secretKey"])
-
-
-def _ed25519_pems() -> tuple[str, str]:
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 async def resting_buy(ex: FakeExchange, depth: int = 10, **extra: Any) -> dict[str, Any]:
@@ -319,7 +305,7 @@ async def test_ed25519_signed_requests(
     ex: FakeExchange, session: aiohttp.ClientSession, where: str
 ) -> None:
     """An Ed25519 key registered over /_fake/accounts signs requests (base64, URL-encoded)."""
-    private, public = _ed25519_pems()
+    private, public = ed25519_pems()
     async with session.post(
         ex.endpoints.rest + "/_fake/accounts", json={"ed25519PublicKey": public}
     ) as created:
@@ -329,7 +315,7 @@ async def test_ed25519_signed_requests(
     account = await api.call("GET", "/api/v3/account", signed=True, where=where)
     assert account.status == 200, account.body
     assert {b["asset"] for b in account.body["balances"]} == {"BTC", "USDT", "ETH"}
-    forged = Api(session, ex, keys["apiKey"], private_pem=_ed25519_pems()[0])
+    forged = Api(session, ex, keys["apiKey"], private_pem=ed25519_pems()[0])
     refused = await forged.call("GET", "/api/v3/account", signed=True, where=where)
     assert (refused.status, refused.body["code"]) == (400, -1022)
 

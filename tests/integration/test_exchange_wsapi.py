@@ -11,13 +11,12 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from streamer.sansio.signing import ed25519_sign, hmac_sign, wsapi_payload
 from streamer.testing.exchange.server import FakeExchange
+from tests.helpers import ed25519_pems
 
 T = 5.0  # the one bound on every wait in this module
 Json = dict[str, Any]
@@ -38,18 +37,7 @@ async def exchange() -> AsyncIterator[FakeExchange]:
 @pytest.fixture
 def ed25519() -> tuple[str, str]:
     """A fresh Ed25519 key pair as (private PEM, public PEM)."""
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return ed25519_pems()
 
 
 FUNDS = {"USDT": "1000000", "BTC": "10", "ETH": "100"}

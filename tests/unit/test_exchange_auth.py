@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streamer.sansio.signing import ed25519_sign, encode_params, hmac_sign, wsapi_payload
 from streamer.testing.exchange.auth import Auth, AuthError, strip_signature
+from tests.helpers import DOC_API_KEY, DOC_SECRET, ed25519_pems
 
-DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-DOC_API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 NOW = 1_767_225_630_000
 
 
@@ -135,15 +132,7 @@ def test_verify_wsapi_documented_vector() -> None:
 
 def test_verify_wsapi_ed25519() -> None:
     """An Ed25519 key signs the sorted WS-API payload in base64."""
-    private_key = Ed25519PrivateKey.generate()
-    private = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        private_key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    private, public = ed25519_pems()
     auth = Auth()
     key = auth.register_ed25519(8, public)
     params: dict[str, object] = {"apiKey": key.api_key, "timestamp": NOW}

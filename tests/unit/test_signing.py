@@ -8,8 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streamer.sansio import signing
 from streamer.sansio.signing import (
@@ -21,10 +19,9 @@ from streamer.sansio.signing import (
     rest_payload,
     wsapi_payload,
 )
+from tests.helpers import DOC_API_KEY, DOC_SECRET, ed25519_pems
 
 # The illustrative key pair of Binance's documentation; it protects nothing.
-DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-DOC_API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 DOC_ORDER = [
     ("symbol", "LTCBTC"),
     ("side", "BUY"),
@@ -35,21 +32,6 @@ DOC_ORDER = [
     ("recvWindow", "5000"),
     ("timestamp", "1499827319559"),
 ]
-
-
-def _pem_pair(raw_private: bytes) -> tuple[str, str]:
-    key = Ed25519PrivateKey.from_private_bytes(raw_private)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def test_rest_query_vector() -> None:
@@ -134,7 +116,7 @@ def test_hmac_verify_is_case_insensitive_and_detects_mismatch() -> None:
 
 def test_ed25519_rfc8032_vector() -> None:
     """Ed25519 signing reproduces RFC 8032 test 2 (one-byte message 0x72)."""
-    private, public = _pem_pair(
+    private, public = ed25519_pems(
         bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")
     )
     signature = ed25519_sign(private, "r")
@@ -147,8 +129,8 @@ def test_ed25519_rfc8032_vector() -> None:
 
 def test_ed25519_round_trip_and_mismatch() -> None:
     """A signature verifies for its payload only, under its own key only, and never raises."""
-    private, public = _pem_pair(bytes(range(32)))
-    _, other_public = _pem_pair(bytes(range(1, 33)))
+    private, public = ed25519_pems(bytes(range(32)))
+    _, other_public = ed25519_pems(bytes(range(1, 33)))
     payload = rest_payload("symbol=BTCUSDT&timestamp=1", "side=BUY")
     signature = ed25519_sign(private, payload)
     assert ed25519_verify(public, payload, signature)

@@ -33,6 +33,7 @@ from streamer.sansio.signing import (
     rest_payload,
     wsapi_payload,
 )
+from streamer.testing.exchange.api_error import ApiError
 
 __all__ = ["ApiKey", "Auth", "AuthError", "strip_signature"]
 
@@ -46,18 +47,8 @@ _INT_RE = re.compile(r"[0-9]{1,20}")
 _WINDOW_RE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,3})?")
 
 
-class AuthError(Exception):
-    """A refused signed request, as Binance reports it."""
-
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = code
-        self.msg = msg
-        self.status = status
-
-    def as_json(self) -> dict[str, Any]:
-        """The error body ``{"code": ..., "msg": ...}``."""
-        return {"code": self.code, "msg": self.msg}
+class AuthError(ApiError):
+    """A refused signed request (key, signature, timestamp), as Binance reports it."""
 
 
 def _mandatory(name: str) -> AuthError:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+
+from streamer.testing.exchange.api_error import ApiError
 
 __all__ = ["ApiError", "Params", "parse_form"]
 
@@ -31,23 +32,6 @@ _CLIENT_ID_RE = re.compile(r"[a-zA-Z0-9._-]{1,36}")
 _CLIENT_ID_RANGE = "^[a-zA-Z0-9-_.]{1,36}$"
 _INT64_MAX = 2**63 - 1
 _MAX_FIELDS = 200
-
-
-class ApiError(Exception):
-    """A Binance error answer: HTTP ``status`` with body ``{"code": code, "msg": msg}``."""
-
-    def __init__(
-        self, code: int, msg: str, status: int = 400, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = code
-        self.msg = msg
-        self.status = status
-        self.headers = dict(headers or {})
-
-    def as_json(self) -> dict[str, Any]:
-        """The error body."""
-        return {"code": self.code, "msg": self.msg}
 
 
 def illegal(name: str, legal: str) -> ApiError:

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from streamer.testing.exchange.auth import ApiKey, Auth, AuthError
-from streamer.testing.exchange.engine import Engine, EngineError, fmt
+from streamer.testing.exchange.auth import ApiKey, Auth
+from streamer.testing.exchange.engine import Engine, fmt
 from streamer.testing.exchange.faults import FaultKind, FaultPlan
 from streamer.testing.exchange.params import ApiError, Params, not_valid, parse_form
 from streamer.testing.exchange.symbols import load_exchange_info
@@ -264,10 +264,10 @@ class RestApi:
                 api_key = request.headers.get("X-MBX-APIKEY")
                 key = self._auth.verify_rest(api_key, query, body_text, params, now)
             reply = await handler(Call(request, ip, params, now, key))
-        except (ApiError, AuthError, EngineError) as exc:
+        except ApiError as exc:  # AuthError and EngineError too
             if order:
                 self._weights.add(ip, 1, now)
-            extra = exc.headers if isinstance(exc, ApiError) else {}
+            extra = exc.headers
             used = self._weights.used(ip, now)
             body = {"code": exc.code, "msg": exc.msg}
             return _json(body, exc.status, {**self._weight_headers(used), **extra})

@@ -29,6 +29,8 @@ from typing import Any
 
 import orjson
 
+from streamer.testing.exchange.api_error import ApiError
+
 __all__ = [
     "SCALE",
     "EngineError",
@@ -50,22 +52,8 @@ _DATA_FILE = "exchangeInfo.json.gz"
 _CTX = Context(prec=80)
 
 
-class EngineError(Exception):
-    """A Binance error as data: ``code`` and ``msg`` as the REST body carries them.
-
-    ``status`` is the HTTP status the server should answer with (400 for every error the engine
-    produces).
-    """
-
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = code
-        self.msg = msg
-        self.status = status
-
-    def as_json(self) -> dict[str, Any]:
-        """The REST error body ``{"code": ..., "msg": ...}``."""
-        return {"code": self.code, "msg": self.msg}
+class EngineError(ApiError):
+    """An order or parameter the engine refuses, as Binance reports it (HTTP 400)."""
 
 
 # --- numbers ---------------------------------------------------------------------------------

@@ -42,9 +42,9 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from streamer.sansio.signing import param_str
-from streamer.testing.exchange.auth import ApiKey, Auth, AuthError
+from streamer.testing.exchange.auth import ApiKey, Auth
 from streamer.testing.exchange.dispatch import Dispatcher
-from streamer.testing.exchange.engine import Engine, EngineError, UserEvent
+from streamer.testing.exchange.engine import Engine, UserEvent
 from streamer.testing.exchange.faults import (
     CONNECTION_KINDS,
     USER_KINDS,
@@ -492,7 +492,7 @@ class WsApi:
             return
         try:
             handler(self, session, rid, params, now_ms, rate_limits)
-        except (AuthError, ApiError, EngineError) as exc:
+        except ApiError as exc:  # AuthError and EngineError too
             if name in ("order.place", "order.cancel"):
                 self._weights.add(session.ip, 1, now_ms)  # failed orders are charged
             self._answer_error(session, rid, _Answer(exc.status, exc.code, exc.msg), rate_limits)
