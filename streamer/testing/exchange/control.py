@@ -115,13 +115,7 @@ class Control:
         account = self._account(api_key)
         out: list[dict[str, Any]] = []
         for symbol in self._engine.symbols:
-            next_id = 0
-            while True:
-                page = self._engine.all_orders(account, symbol=symbol, order_id=next_id, limit=1000)
-                out += page
-                if len(page) < 1000:
-                    break
-                next_id = int(page[-1]["orderId"]) + 1
+            out += self._engine.all_orders(account, symbol=symbol, limit=None)
         return out
 
     def balances(self, api_key: str) -> dict[str, dict[str, str]]:

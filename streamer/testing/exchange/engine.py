@@ -646,17 +646,24 @@ class Engine:
         return out
 
     def all_orders(
-        self, account_id: int, *, symbol: str, order_id: int | None = None, limit: int = 500
+        self,
+        account_id: int,
+        *,
+        symbol: str,
+        order_id: int | None = None,
+        limit: int | None = 500,
     ) -> list[dict[str, Any]]:
-        """The account's orders of ``symbol``: from ``order_id`` on, else the latest ``limit``."""
+        """The account's orders of ``symbol``: from ``order_id`` on, else the latest ``limit``.
+
+        ``limit=None`` means all of them; the REST layer enforces Binance's maximum of 1000.
+        """
         book = self._book(symbol)
         history = self._accounts[account_id].history.get(symbol, [])
-        limit = min(max(limit, 1), 1000)
         if order_id is not None:
-            start = bisect.bisect_left(history, order_id, key=lambda o: o.order_id)
-            chosen = history[start : start + limit]
+            history = history[bisect.bisect_left(history, order_id, key=lambda o: o.order_id) :]
+            chosen = history if limit is None else history[: max(limit, 1)]
         else:
-            chosen = history[-limit:]
+            chosen = history if limit is None else history[-max(limit, 1) :]
         return [self._query_dict(book, order) for order in chosen]
 
     def my_trades(
@@ -666,19 +673,21 @@ class Engine:
         symbol: str,
         order_id: int | None = None,
         from_id: int | None = None,
-        limit: int = 500,
+        limit: int | None = 500,
     ) -> list[dict[str, Any]]:
-        """The account's trades of ``symbol`` (``GET /api/v3/myTrades`` rows), oldest first."""
+        """The account's trades of ``symbol`` (``GET /api/v3/myTrades`` rows), oldest first.
+
+        ``limit=None`` means all of them; the REST layer enforces Binance's maximum of 1000.
+        """
         self._book(symbol)
         rows: list[dict[str, Any]] = self._accounts[account_id].trades.get(symbol, [])
-        limit = min(max(limit, 1), 1000)
         if order_id is not None:
             rows = [row for row in rows if row["orderId"] == order_id]
         if from_id is not None:
-            start = bisect.bisect_left(rows, from_id, key=lambda row: int(row["id"]))
-            rows = rows[start : start + limit]
-        else:
-            rows = rows[-limit:]
+            rows = rows[bisect.bisect_left(rows, from_id, key=lambda row: int(row["id"])) :]
+            rows = rows if limit is None else rows[: max(limit, 1)]
+        elif limit is not None:
+            rows = rows[-max(limit, 1) :]
         return [dict(row) for row in rows]
 
     # --- market data -------------------------------------------------------------------------

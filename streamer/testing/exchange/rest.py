@@ -543,14 +543,7 @@ class RestApi:
             return Reply(
                 self._engine.all_orders(account, symbol=symbol, order_id=order_id, limit=limit)
             )
-        rows: list[dict[str, Any]] = []
-        next_id = order_id or 0
-        while True:  # every order of the symbol, 1000 at a time, then the time window
-            page = self._engine.all_orders(account, symbol=symbol, order_id=next_id, limit=1000)
-            rows += page
-            if len(page) < 1000:
-                break
-            next_id = int(page[-1]["orderId"]) + 1
+        rows = self._engine.all_orders(account, symbol=symbol, order_id=order_id, limit=None)
         rows = [r for r in rows if _in_window(int(r["time"]), start, end)]
         return Reply(rows[:limit] if order_id is not None or start is not None else rows[-limit:])
 
@@ -569,14 +562,7 @@ class RestApi:
                 account, symbol=symbol, order_id=order_id, from_id=from_id, limit=limit
             )
             return Reply(rows)
-        every: list[dict[str, Any]] = []
-        next_id = 0
-        while True:
-            page = self._engine.my_trades(account, symbol=symbol, from_id=next_id, limit=1000)
-            every += page
-            if len(page) < 1000:
-                break
-            next_id = int(page[-1]["id"]) + 1
+        every = self._engine.my_trades(account, symbol=symbol, limit=None)
         every = [r for r in every if _in_window(int(r["time"]), start, end)]
         return Reply(every[:limit] if start is not None else every[-limit:])
 
