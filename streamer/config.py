@@ -44,7 +44,7 @@ class Endpoints:
         )
 
     @classmethod
-    def binance_spot_testnet(cls) -> Endpoints:
+    def spot_testnet(cls) -> Endpoints:
         """Spot testnet (protocol §7.7)."""
         return cls(
             rest="https://testnet.binance.vision",
@@ -53,8 +53,8 @@ class Endpoints:
         )
 
     @classmethod
-    def binance_usdm(cls) -> Endpoints:
-        """Production USD-M futures; depth streams live under the routed ``/public`` path."""
+    def usdm(cls) -> Endpoints:
+        """Production USD-M futures; depth streams live under the routed ``/public`` path (§7.8)."""
         return cls(
             rest="https://fapi.binance.com",
             ws="wss://fstream.binance.com/public",
@@ -63,13 +63,35 @@ class Endpoints:
         )
 
     @classmethod
-    def local(cls, host: str, port: int) -> Endpoints:
-        """The local exchange of ``streamer.testing`` listening on ``host:port``."""
+    def coinm(cls) -> Endpoints:
+        """Production COIN-M futures (protocol §7.7; no WS-API, so ``ws_api`` is a placeholder)."""
         return cls(
-            rest=f"http://{host}:{port}",
-            ws=f"ws://{host}:{port}",
-            ws_api=f"ws://{host}:{port}/ws-api/v3",
+            rest="https://dapi.binance.com",
+            ws="wss://dstream.binance.com",
+            ws_api="wss://ws-dapi.binance.com/ws-dapi/v1",
+            venue="coinm",
         )
+
+    @classmethod
+    def local(cls, url: str, venue: str = "spot") -> Endpoints:
+        """The local exchange of ``streamer.testing`` at ``url`` (what ``streamer exchange``
+        prints, e.g. ``http://127.0.0.1:8080``): the same paths as Binance's hosts, one port."""
+        base = url.rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise ConfigurationError(f"local exchange URL must be http(s)://host:port, got {url!r}")
+        ws = "ws" + base[4:]
+        if venue == "usdm":
+            return cls(rest=base, ws=f"{ws}/public", ws_api=f"{ws}/ws-fapi/v1", venue=venue)
+        if venue == "coinm":
+            return cls(rest=base, ws=ws, ws_api=f"{ws}/ws-dapi/v1", venue=venue)
+        return cls(rest=base, ws=ws, ws_api=f"{ws}/ws-api/v3", venue=venue)
+
+    @property
+    def depth_path(self) -> str:
+        """The REST depth-snapshot path of this venue (protocol §2)."""
+        return {"spot": "/api/v3/depth", "usdm": "/fapi/v1/depth", "coinm": "/dapi/v1/depth"}[
+            self.venue
+        ]
 
 
 @dataclass(frozen=True, slots=True)

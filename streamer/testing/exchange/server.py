@@ -149,7 +149,7 @@ class FakeExchange:
     @property
     def endpoints(self) -> Endpoints:
         """REST, stream and WS-API base URLs of this exchange."""
-        return Endpoints.local(self.host, self.port)
+        return Endpoints.local(f"http://{self.host}:{self.port}")
 
     async def __aenter__(self) -> FakeExchange:
         await self.start()
