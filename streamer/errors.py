@@ -20,6 +20,7 @@ becomes state plus an event. These exceptions are for callers: misuse, I/O failu
     │   ├── RateLimited             429, carries retry_after
     │   ├── IPBanned                418, carries retry_after
     │   ├── AuthenticationError     -1022, -2014, -2015, 401
+    │   ├── UnknownSymbol           -1121: the exchange does not list this symbol
     │   ├── OrderRejected           -2010, -1013, ... (the order certainly does not exist)
     │   └── UnknownOrderStatus      5xx, -1006, -1007, timeout after send (it may exist)
     └── BookError
@@ -48,6 +49,7 @@ __all__ = [
     "StreamerError",
     "TransportError",
     "UnknownOrderStatus",
+    "UnknownSymbol",
 ]
 
 
@@ -118,6 +120,10 @@ class IPBanned(ExchangeError):
 
 class AuthenticationError(ExchangeError):
     """The key, signature or permissions were refused."""
+
+
+class UnknownSymbol(ExchangeError):
+    """The exchange does not list this symbol (-1121), or not on this venue."""
 
 
 class OrderRejected(ExchangeError):

@@ -277,6 +277,15 @@ class BookSync:
             self._audit_token = None
 
     @property
+    def seen_id(self) -> int | None:
+        """The ``u`` of the newest diff taken in (applied, or buffered while waiting for a
+        snapshot); None before the first. A connection handing this symbol over to a new one
+        compares the new stream's first diff with it (``streamer.sansio.handover``)."""
+        if self.state is SyncState.SYNCED:
+            return self.last_update_id
+        return self._buffer[-1].last_id if self._buffer else None
+
+    @property
     def pending_token(self) -> int | None:
         """The token of the snapshot this book is waiting for, if any (sync first)."""
         return self._sync_token if self._sync_token is not None else self._audit_token

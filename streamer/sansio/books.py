@@ -6,7 +6,7 @@ other kinds (bookTicker, trades, ...) are counted and skipped. Each symbol resyn
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from streamer.sansio.book_sync import BookSync, Outcome, SyncEvent
@@ -14,6 +14,7 @@ from streamer.sansio.wire import (
     DEFAULT_MAX_FRAME,
     DepthDiff,
     Malformed,
+    OtherEvent,
     Venue,
     decode_frame,
     decode_snapshot,
@@ -56,6 +57,9 @@ class DepthBooks:
             self.add(symbol)
         self.counters = FrameCounters()
         self._malformed: list[Malformed] = []
+        #: The message decoded from the latest frame: lets the I/O layer act on control replies
+        #: and ``serverShutdown`` (and read the diff it just fed) without decoding twice.
+        self.last: DepthDiff | OtherEvent | Malformed | None = None
 
     def add(self, symbol: str) -> BookSync:
         symbol = symbol.upper()
@@ -72,9 +76,16 @@ class DepthBooks:
 
     def receive_frame(self, data: bytes | str, stream: str = "") -> Outcome | None:
         """Feed one stream frame; return what its symbol's machine did, if it was a diff."""
+        msg = decode_frame(data, stream, max_size=self.max_frame)
+        return self.receive_message(msg, data, stream)
+
+    def receive_message(
+        self, msg: DepthDiff | OtherEvent | Malformed, data: bytes | str, stream: str = ""
+    ) -> Outcome | None:
+        """Feed a frame already decoded by :func:`decode_frame` (``data`` is its raw text)."""
         counters = self.counters
         counters.frames += 1
-        msg = decode_frame(data, stream, max_size=self.max_frame)
+        self.last = msg
         if type(msg) is DepthDiff:
             sync = self.books.get(msg.symbol)
             if sync is None:
@@ -110,6 +121,25 @@ class DepthBooks:
                 sync.snapshot_failed(token)
             return
         sync.receive_snapshot(snapshot, token, limit=limit)
+
+    def remove(self, symbol: str) -> None:
+        """Stop tracking ``symbol``; its later diffs count as ``unsubscribed``."""
+        self.books.pop(symbol.upper(), None)
+
+    def events_of(self, sync: BookSync) -> Sequence[SyncEvent | Malformed]:
+        """Malformed frames, then ``sync``'s events: the hot path's drain after one frame,
+        which does not visit every symbol as :meth:`events` does."""
+        events = sync.events()
+        if not self._malformed:
+            return events
+        out: list[SyncEvent | Malformed] = [*self._malformed, *events]
+        self._malformed.clear()
+        return out
+
+    def malformed(self) -> list[Malformed]:
+        """Malformed frames since the last call (also part of :meth:`events`)."""
+        out, self._malformed = self._malformed, []
+        return out
 
     def events(self) -> list[SyncEvent | Malformed]:
         """Every event since the last call: malformed frames first, then each symbol's."""

@@ -30,10 +30,16 @@ class CaptureRecord:
     url: str
     data: str
     status: int | None = None  # REST only
+    venue: str | None = None  # from the header's optional "venue"; else the URL tells
 
 
-def format_header(source: str) -> bytes:
-    return orjson.dumps({"capture": FORMAT_VERSION, "source": source}) + b"\n"
+def format_header(source: str, *, venue: str | None = None) -> bytes:
+    """The first line; ``venue`` (spot, usdm, coinm) is for URLs that do not tell it, such as
+    the local exchange's."""
+    header: dict[str, Any] = {"capture": FORMAT_VERSION, "source": source}
+    if venue is not None:
+        header["venue"] = venue
+    return orjson.dumps(header) + b"\n"
 
 
 def format_record(record: CaptureRecord) -> bytes:
@@ -55,15 +61,27 @@ def _parse(line: bytes | str, number: int) -> dict[str, Any]:
 
 
 def read_capture(lines: Iterable[bytes | str]) -> Iterator[CaptureRecord]:
-    """Yield the records of a capture; unknown kinds are skipped, broken lines raise."""
+    """Yield the records of a capture; unknown kinds are skipped, broken lines raise.
+
+    A last line without its newline that does not parse is the trace of a writer killed
+    mid-write: it is skipped, and every complete line before it replays.
+    """
     it = iter(lines)
     header = _parse(next(it, b""), 1)
     if header.get("capture") != FORMAT_VERSION:
         raise CaptureError(f"line 1: not a capture v{FORMAT_VERSION} header")
+    venue = header.get("venue")
+    venue = venue if isinstance(venue, str) else None
     for number, line in enumerate(it, start=2):
         if not line.strip():
             continue
-        obj = _parse(line, number)
+        complete = line.endswith(b"\n" if isinstance(line, bytes) else "\n")
+        try:
+            obj = _parse(line, number)
+        except CaptureError:
+            if complete:
+                raise
+            return
         kind = obj.get("kind")
         if kind not in KINDS:
             continue
@@ -72,4 +90,4 @@ def read_capture(lines: Iterable[bytes | str]) -> Iterator[CaptureRecord]:
             raise CaptureError(f"line {number}: record needs numeric ts and string url and data")
         if kind == "rest" and not isinstance(status, int):
             raise CaptureError(f"line {number}: rest record needs an integer status")
-        yield CaptureRecord(float(ts), kind, url, data, status if kind == "rest" else None)
+        yield CaptureRecord(float(ts), kind, url, data, status if kind == "rest" else None, venue)

@@ -34,7 +34,7 @@ class Replay:
         return books
 
     def feed(self, record: CaptureRecord) -> None:
-        books = self._books(venue_from_url(record.url))
+        books = self._books(_venue(record))
         if record.kind == "ws":
             books.receive_frame(record.data, record.url)
         else:
@@ -83,6 +83,14 @@ class Replay:
                     "drifts": c.drifts,
                 }
         return {"books": out}
+
+
+def _venue(record: CaptureRecord) -> Venue:
+    """The header's venue when it names one, else the URL's (capture-format.md)."""
+    try:
+        return Venue(record.venue)
+    except ValueError:
+        return venue_from_url(record.url)
 
 
 def replay(

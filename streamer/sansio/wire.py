@@ -96,10 +96,15 @@ class DepthSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class OtherEvent:
-    """A well-formed frame this core does not use (bookTicker, trade, kline, ...)."""
+    """A well-formed frame this core does not use (bookTicker, trade, kline, ...).
+
+    ``payload`` is kept only for the rare frames a connection acts on: answers to control
+    messages (``kind == "response"``) and ``serverShutdown``; ``None`` for market data.
+    """
 
     stream: str
     kind: str
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +224,12 @@ def decode_frame(
             return OtherEvent(stream, "partialDepth")
         return _diff_from(payload, stream, data)
     if "id" in payload and ("result" in payload or "error" in payload or "code" in payload):
-        return OtherEvent(stream, "response")  # answer to SUBSCRIBE & co (protocol §1.4)
+        # answer to SUBSCRIBE & co (protocol §1.4)
+        return OtherEvent(stream, "response", payload)
     kind = _kind_of(payload)
     if kind is None:
         return Malformed(stream, "unknown event type", excerpt(data))
-    return OtherEvent(stream, kind)
+    return OtherEvent(stream, kind, payload if kind == "serverShutdown" else None)
 
 
 def decode_snapshot(

@@ -1,0 +1,1 @@
+"""asyncio adapters: thin, and holding no Binance rules (those live in ``streamer.sansio``)."""

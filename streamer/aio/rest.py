@@ -1,0 +1,154 @@
+"""The REST client: one aiohttp session per ``Streamer``, every request inside the weight budget.
+
+Every request waits until the process-wide :class:`~streamer.sansio.ratelimit.WeightBudget` of
+its host has room (a caller may ask for only a share of it: snapshots take 50% by default), and
+every response's ``X-MBX-USED-WEIGHT-1M`` feeds the budget back. A 429 or 418 stops *every*
+request to that host until its ``Retry-After`` has passed (protocol §5.1). Errors are translated
+here, at the boundary, into the exception tree of :mod:`streamer.errors`, keeping ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+
+from streamer.config import Endpoints
+from streamer.errors import (
+    ConnectError,
+    ExchangeError,
+    IPBanned,
+    RateLimited,
+    RequestTimeout,
+    TransportError,
+    UnknownSymbol,
+)
+from streamer.sansio.ratelimit import WeightBudget
+
+__all__ = ["RestClient", "RestResponse", "error_from_response"]
+
+log = logging.getLogger(__name__)
+
+#: Larger REST bodies are refused: a 5000-level depth snapshot is about 300 KiB.
+MAX_BODY = 16 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RestResponse:
+    url: str  # the full request URL, query included
+    status: int
+    body: bytes
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    try:
+        return max(0.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        return 60.0  # absent or unreadable: wait a full weight window
+
+
+def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> ExchangeError:
+    """The exception for an error response (protocol §5.2, §5.3)."""
+    code: int | None = None
+    msg = body[:200].decode("utf-8", "replace")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        code = parsed.get("code") if isinstance(parsed.get("code"), int) else None
+        msg = str(parsed.get("msg", msg))
+    text = f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {msg}"
+    if status == 429:
+        return RateLimited(text, code=code, status=status, retry_after=_retry_after(headers))
+    if status == 418:
+        return IPBanned(text, code=code, status=status, retry_after=_retry_after(headers))
+    if code == -1121:
+        return UnknownSymbol(text, code=code, status=status)
+    return ExchangeError(text, code=code, status=status)
+
+
+class RestClient:
+    """GET/POST/DELETE against one venue's REST base URL, budgeted and translated."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        budget: WeightBudget,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.endpoints = endpoints
+        self.budget = budget
+        self.session = session
+        self.timeout = timeout
+        self._clock = clock
+        self._wall = wall
+
+    async def wait_for_budget(self, weight: int, share: float = 1.0) -> None:
+        """Return once ``weight`` fits in ``share`` of this minute's budget, then count it."""
+        budget = self.budget
+        while (delay := budget.delay(weight, self._clock(), self._wall(), share=share)) > 0:
+            await asyncio.sleep(delay)
+        budget.spend(weight, self._clock(), self._wall())
+
+    async def get(
+        self, path: str, params: Mapping[str, str], *, weight: int, share: float = 1.0
+    ) -> RestResponse:
+        """``GET path?params``; raises :class:`ExchangeError` (and subclasses) on an error
+        answer, :class:`TransportError` when no answer came."""
+        await self.wait_for_budget(weight, share)
+        url = self.endpoints.rest + path
+        try:
+            async with self.session.get(
+                url, params=params, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            ) as response:
+                body = await response.content.read(MAX_BODY + 1)
+                status = response.status
+                headers = response.headers
+                full_url = str(response.url)
+        except TimeoutError as exc:
+            raise RequestTimeout(f"GET {path}: no answer in {self.timeout} s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"GET {path}: cannot connect to {self.endpoints.rest}") from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"GET {path}: {type(exc).__name__}: {exc}") from exc
+        self._observe(status, headers)
+        if len(body) > MAX_BODY:
+            raise ExchangeError(f"GET {path}: body larger than {MAX_BODY} bytes", status=status)
+        if status >= 400:
+            raise error_from_response(status, body, headers)
+        return RestResponse(full_url, status, body)
+
+    async def exchange_symbols(self, symbols: list[str]) -> set[str]:
+        """Which of ``symbols`` the venue lists (spot asks for just those; futures venues
+        list everything in one answer)."""
+        venue = self.endpoints.venue
+        if venue == "spot":
+            query = {"symbols": orjson.dumps(symbols).decode()}
+            response = await self.get("/api/v3/exchangeInfo", query, weight=20)
+        else:
+            path = "/fapi/v1/exchangeInfo" if venue == "usdm" else "/dapi/v1/exchangeInfo"
+            response = await self.get(path, {}, weight=1)
+        try:
+            listed = orjson.loads(response.body)["symbols"]
+            return {entry["symbol"] for entry in listed if isinstance(entry, dict)}
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ExchangeError("exchangeInfo answer without a symbols list") from exc
+
+    def _observe(self, status: int, headers: Mapping[str, str]) -> None:
+        now, wall = self._clock(), self._wall()
+        used = headers.get("X-MBX-USED-WEIGHT-1M")
+        self.budget.observe(int(used) if used and used.isdigit() else None, now, wall)
+        if status in (429, 418):
+            seconds = _retry_after(headers)
+            self.budget.retry_after(seconds, now, banned=status == 418)
+            log.warning("REST %s: no request to %s for %.0f s", status, self.endpoints.rest, seconds)
