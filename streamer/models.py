@@ -47,18 +47,18 @@ class BookView:
     being rebuilt): a view never answers with a book it cannot vouch for.
     """
 
-    __slots__ = ("_depth", "_live", "_sync", "symbol")
+    __slots__ = ("_depth", "_stale", "_sync", "symbol")
 
-    def __init__(self, sync: BookSync, live: set[str], depth: int = 20) -> None:
+    def __init__(self, sync: BookSync, stale: set[str], depth: int = 20) -> None:
         self.symbol = sync.symbol
         self._sync = sync
-        self._live = live  # the owner's set of symbols whose connection is up and book synced
+        self._stale = stale  # the owner's synced symbols whose connection is down
         self._depth = depth
 
     @property
     def synced(self) -> bool:
         """True when the book is synced at a known update id and its stream is live."""
-        return self._sync.synced and self.symbol in self._live
+        return self._sync.synced and self.symbol not in self._stale
 
     def _check(self) -> None:
         if not self.synced:

@@ -127,8 +127,10 @@ class EventConsumer(_Queue[StreamerEvent]):
             # Drop the oldest real event; one marker at the front counts every drop since the
             # consumer last read a marker (so the queue holds at most maxsize + 1 items).
             lost = 1
-            if isinstance(items[0], EventsLost):
-                lost += items.popleft().count
+            front = items[0]
+            if isinstance(front, EventsLost):
+                lost += front.count
+                items.popleft()
             if items:
                 items.popleft()
             items.appendleft(EventsLost(lost))

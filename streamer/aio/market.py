@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from streamer.aio.timing import wait_until
 from streamer.errors import ConnectError, ExchangeError, StreamerClosed
 from streamer.models import ConnectionClosed, ConnectionOpened, ConnectionRotated, StreamerEvent
 from streamer.sansio.backoff import Backoff
@@ -153,15 +154,14 @@ class MarketConnection:
         for start in range(0, len(streams), STREAMS_PER_MESSAGE):
             chunk = streams[start : start + STREAMS_PER_MESSAGE]
             async with self._send_lock:
-                while (delay := self.pacer.delay(time.monotonic())) > 0:
-                    await asyncio.sleep(delay)
+                await wait_until(lambda: self.pacer.delay(time.monotonic()))
                 rid = self._next_id
                 self._next_id += 1
                 future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._acks[rid] = future
                 self.pacer.sent(time.monotonic())
                 try:
-                    await self.ws.send_bytes(subscribe_message(method, chunk, rid))
+                    await self.ws.send_str(subscribe_message(method, chunk, rid).decode())
                 except (aiohttp.ClientError, OSError, RuntimeError) as exc:
                     self._acks.pop(rid, None)
                     raise ConnectError(f"{method} not sent: {exc!r}") from exc
@@ -305,6 +305,10 @@ class Shard:
             if not self.symbols:
                 await self.close()
 
+    def is_closed(self) -> bool:
+        # a call, not the attribute, in loops: type checkers would take it as constant
+        return self._closed
+
     async def close(self) -> None:
         self._closed = True
         self._changed.set()
@@ -321,8 +325,7 @@ class Shard:
         while True:
             if self._closed:
                 raise StreamerClosed("the Streamer was closed")
-            while (delay := self._connections.delay(time.monotonic())) > 0:
-                await asyncio.sleep(delay)
+            await wait_until(lambda: self._connections.delay(time.monotonic()))
             self._connections.attempt(time.monotonic())
             cid = self._next_cid()
             try:
@@ -367,13 +370,13 @@ class Shard:
     async def _supervise(self) -> None:
         """Watchdog, rotation and reconnects, until closed."""
         settings = self.settings
-        while not self._closed:
+        while not self.is_closed():
             conn = self.active
             assert conn is not None
             due = conn.opened_at + settings.lifetime * (0.95 + 0.05 * self._rng())
             frames = conn.frames + conn.pings
             quiet_since = time.monotonic()
-            while not self._closed and conn.closed_reason is None:
+            while not self.is_closed() and conn.closed_reason is None:
                 now = time.monotonic()
                 if conn.frames + conn.pings != frames:
                     frames, quiet_since = conn.frames + conn.pings, now
@@ -386,7 +389,7 @@ class Shard:
                 timeout = min(1.0, max(0.0, due - now))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wait_either(), timeout)
-            if self._closed:
+            if self.is_closed():
                 return
             if conn.closed_reason is None:
                 reason = "serverShutdown" if self._rotate_now.is_set() else "lifetime"

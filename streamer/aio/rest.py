@@ -9,15 +9,16 @@ here, at the boundary, into the exception tree of :mod:`streamer.errors`, keepin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 import orjson
 
+from streamer.aio.timing import wait_until
 from streamer.config import Endpoints
 from streamer.errors import (
     ConnectError,
@@ -93,12 +94,14 @@ class RestClient:
         self._clock = clock
         self._wall = wall
 
+    def budget_delay(self, weight: int, share: float = 1.0) -> float:
+        """Seconds until ``weight`` fits in ``share`` of this minute's budget (0: now)."""
+        return self.budget.delay(weight, self._clock(), self._wall(), share=share)
+
     async def wait_for_budget(self, weight: int, share: float = 1.0) -> None:
         """Return once ``weight`` fits in ``share`` of this minute's budget, then count it."""
-        budget = self.budget
-        while (delay := budget.delay(weight, self._clock(), self._wall(), share=share)) > 0:
-            await asyncio.sleep(delay)
-        budget.spend(weight, self._clock(), self._wall())
+        await wait_until(partial(self.budget_delay, weight, share))
+        self.budget.spend(weight, self._clock(), self._wall())
 
     async def get(
         self, path: str, params: Mapping[str, str], *, weight: int, share: float = 1.0
@@ -151,4 +154,6 @@ class RestClient:
         if status in (429, 418):
             seconds = _retry_after(headers)
             self.budget.retry_after(seconds, now, banned=status == 418)
-            log.warning("REST %s: no request to %s for %.0f s", status, self.endpoints.rest, seconds)
+            log.warning(
+                "REST %s: no request to %s for %.0f s", status, self.endpoints.rest, seconds
+            )

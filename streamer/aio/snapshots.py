@@ -19,14 +19,17 @@ minutes, the least the budget allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from streamer.aio.rest import RestClient, RestResponse
+from streamer.aio.timing import wait_until
 from streamer.errors import IPBanned, RateLimited, StreamerError
 from streamer.sansio.backoff import Backoff
 from streamer.sansio.book_sync import SnapshotRequest
@@ -124,12 +127,7 @@ class SnapshotScheduler:
             request = job.request
             weight = depth_weight(self.venue, request.limit)
             # Wait for room in the budget *before* taking the job, so that priority holds.
-            while (
-                delay := self.rest.budget.delay(
-                    weight, self._clock(), self._wall(), share=self.share
-                )
-            ) > 0:
-                await asyncio.sleep(delay)
+            await wait_until(partial(self.rest.budget_delay, weight, self.share))
             job.done = True
             self._queued.pop((request.symbol, request.purpose), None)
             request = job.request  # it may have been replaced while we waited
@@ -164,10 +162,8 @@ class SnapshotScheduler:
             wait = min((self._not_before[j.request.symbol] for j in waiting), default=None)
             self._wake.clear()
             timeout = None if wait is None else max(0.0, wait - now)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
 
     async def _fetch(self, request: SnapshotRequest, weight: int) -> None:
         params = {"symbol": request.symbol, "limit": str(request.limit)}

@@ -49,8 +49,8 @@ from streamer.sansio.book_sync import (
     Outcome,
     Reset,
     SnapshotRequest,
-    SyncEvent,
     Synced,
+    SyncEvent,
 )
 from streamer.sansio.books import DepthBooks
 from streamer.sansio.ratelimit import ConnectionBudget, MessagePacer, WeightBudget
@@ -442,7 +442,8 @@ class Streamer:
         if isinstance(event, Reset):
             log.info("%s reset (%s): %s", event.symbol, event.reason, event.detail)
         elif isinstance(event, DriftDetected):
-            log.warning("%s drift at %d: %d levels", event.symbol, event.snapshot_id, len(event.mismatches))
+            count = len(event.mismatches)
+            log.warning("%s drift at %d: %d levels", event.symbol, event.snapshot_id, count)
         elif isinstance(event, Malformed):
             log.warning("malformed frame on %s: %s: %s", event.stream, event.reason, event.excerpt)
         for consumer in self._event_consumers:

@@ -75,7 +75,7 @@ def read_capture(lines: Iterable[bytes | str]) -> Iterator[CaptureRecord]:
     for number, line in enumerate(it, start=2):
         if not line.strip():
             continue
-        complete = line.endswith(b"\n" if isinstance(line, bytes) else "\n")
+        complete = line.endswith(b"\n") if isinstance(line, bytes) else line.endswith("\n")
         try:
             obj = _parse(line, number)
         except CaptureError:

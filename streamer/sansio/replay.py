@@ -87,10 +87,9 @@ class Replay:
 
 def _venue(record: CaptureRecord) -> Venue:
     """The header's venue when it names one, else the URL's (capture-format.md)."""
-    try:
+    if record.venue in ("spot", "usdm", "coinm"):
         return Venue(record.venue)
-    except ValueError:
-        return venue_from_url(record.url)
+    return venue_from_url(record.url)
 
 
 def replay(
