@@ -45,6 +45,12 @@ class _Queue(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def take_all(self) -> list[T]:
+        """Every queued item, without waiting."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     def __aiter__(self) -> AsyncIterator[T]:
         return self
 

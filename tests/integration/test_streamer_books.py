@@ -1,0 +1,289 @@
+"""A running ``Streamer`` keeps several live books exact against the local exchange, faults
+included: the affected book resyncs or reports not-synced, the others are untouched, and after
+recovery every book equals the true book (``/_fake/book``) at the same update id."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from streamer import (
+    AuditPassed,
+    BookNotReady,
+    ConnectError,
+    ConnectionClosed,
+    ConnectionOpened,
+    ConnectionRotated,
+    DriftDetected,
+    Endpoints,
+    Reset,
+    ResetReason,
+    SnapshotError,
+    Streamer,
+    StreamerClosed,
+    Synced,
+    UnknownSymbol,
+)
+from streamer.testing import FakeExchange
+from tests.integration.live import T, EventLog, equal_to_truth, exact, synced
+
+SYMBOLS = ["BTCUSDT", "ETHBTC", "ETHUSDT"]
+
+
+@pytest.fixture
+async def ex() -> AsyncIterator[FakeExchange]:
+    async with FakeExchange(symbols=SYMBOLS, seed=5, rate=300) as exchange:
+        yield exchange
+
+
+def resets(log: EventLog, symbol: str | None = None) -> list[Reset]:
+    return [e for e in log.of(Reset) if symbol is None or e.symbol == symbol]
+
+
+async def test_books_sync_and_equal_the_true_books(ex: FakeExchange) -> None:
+    """Three symbols on one connection sync from live diffs and equal the true books."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert not resets(log)
+        assert s.stats()["connections"] == 1
+
+
+async def test_dropped_diff_resyncs_that_symbol_only(ex: FakeExchange) -> None:
+    """A dropped diff is a gap: that book alone resets and resyncs; the others never reset."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        ex.faults.drop_diffs("ETHBTC")
+        reset = await log.wait(Reset)
+        assert (reset.symbol, reset.reason) == ("ETHBTC", ResetReason.GAP)
+        await log.wait(Synced, lambda e: e.symbol == "ETHBTC" and log.seen.index(e) > 0)
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert {r.symbol for r in resets(log)} == {"ETHBTC"}
+
+
+async def test_duplicated_diffs_are_dropped_without_a_reset(ex: FakeExchange) -> None:
+    """A diff sent twice is stale the second time: dropped and counted, no book resets."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        dropped = s.books.books["BTCUSDT"].counters.dropped
+        ex.faults.duplicate_diffs("BTCUSDT", count=3)
+        async with asyncio.timeout(T):
+            async for _ in s.book("BTCUSDT"):
+                if s.books.books["BTCUSDT"].counters.dropped >= dropped + 3:
+                    break
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert not resets(log)
+
+
+async def test_delayed_diff_resyncs_that_symbol_only(ex: FakeExchange) -> None:
+    """A diff delivered after later ones leaves a gap when they arrive: that symbol resyncs;
+    the late diff is then stale and dropped."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        ex.faults.delay_diffs("ETHUSDT", delay_ms=400)
+        reset = await log.wait(Reset)
+        assert (reset.symbol, reset.reason) == ("ETHUSDT", ResetReason.GAP)
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert {r.symbol for r in resets(log)} == {"ETHUSDT"}
+
+
+async def test_stale_snapshot_is_fetched_again(ex: FakeExchange) -> None:
+    """A snapshot older than the buffered diffs cannot be bridged: it is fetched again, and
+    the book syncs exactly."""
+    ex.faults.stale_snapshot("BTCUSDT", behind=5)
+    await asyncio.sleep(0.5)  # let the exchange record older books to serve
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        assert not ex.faults.pending()
+        assert s.books.books["BTCUSDT"].counters.stale_snapshots >= 1
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert not resets(log)
+
+
+async def test_corrupted_level_is_caught_by_a_scheduled_audit(ex: FakeExchange) -> None:
+    """Drift (a level the stream got wrong) is found by the jittered audits, reported with
+    the differing level, and that symbol alone resyncs to the true book."""
+    async with Streamer(
+        ex.endpoints, symbols=SYMBOLS, audit_interval=0.3, audit_limit=1000
+    ) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        await log.wait(AuditPassed, lambda e: e.symbol == "BTCUSDT")
+        drift: DriftDetected | None = None
+        for _ in range(5):  # a later diff may overwrite the corrupted level first: retry
+            ex.faults.corrupt_level("BTCUSDT")
+            try:
+                drift = await asyncio.wait_for(log.wait(DriftDetected), 5)
+                break
+            except TimeoutError:
+                continue
+        assert drift is not None and drift.symbol == "BTCUSDT" and drift.mismatches
+        reset = await log.wait(Reset)
+        assert (reset.symbol, reset.reason) == ("BTCUSDT", ResetReason.DRIFT)
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert {r.symbol for r in resets(log)} == {"BTCUSDT"}
+
+
+async def test_disconnect_reconnects_and_books_stay_exact(ex: FakeExchange) -> None:
+    """A dropped connection marks its books not live, reconnects, and every book is live and
+    exact again (resyncing only if its stream really skipped updates)."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        ex.faults.disconnect()
+        await log.wait(ConnectionClosed)
+        await log.wait(ConnectionOpened, lambda e: e.reconnect)
+        await synced(s, *SYMBOLS)
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert s.stats()["reconnects"] == 1
+
+
+async def test_server_shutdown_rotates_without_a_reset(ex: FakeExchange) -> None:
+    """serverShutdown: a new connection is made before the old one closes; no book resets."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        ex.faults.server_shutdown(delay_ms=3000)
+        rotated = await log.wait(ConnectionRotated)
+        assert rotated.reason == "serverShutdown"
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert not resets(log)
+        assert not log.of(ConnectionClosed)
+
+
+async def test_rotation_under_a_steady_market_loses_nothing(ex: FakeExchange) -> None:
+    """With a shortened lifetime, connections rotate again and again under a steady market:
+    no update is lost (no gap) and no book resets."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None, lifetime=1.5) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        for _ in range(3):
+            await log.wait(ConnectionRotated, lambda e, n=len(log.of(ConnectionRotated)): True)
+            log.seen.clear()
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert not resets(log)
+        assert s.stats()["rotations"] >= 3
+
+
+@pytest.mark.parametrize("status", [429, 418])
+async def test_rate_limit_holds_every_request_until_retry_after(
+    ex: FakeExchange, status: int
+) -> None:
+    """A 429/418 on a snapshot stops every REST request for Retry-After seconds; then the
+    snapshot is fetched again and the book syncs."""
+    retry_after = 2
+    ex.faults.rate_limit(status=status, retry_after=retry_after)
+    async with Streamer(ex.endpoints, symbols=["BTCUSDT"], audit_interval=None) as s:
+        log = EventLog(s.events())
+        error = await log.wait(SnapshotError)
+        refused_at = time.monotonic()
+        assert str(status) in error.error
+        await log.wait(Synced)
+        assert time.monotonic() - refused_at >= retry_after * 0.9
+        await equal_to_truth(s, ex, "BTCUSDT")
+
+
+async def test_subscribe_and_unsubscribe_at_runtime_leave_other_books_alone(
+    ex: FakeExchange,
+) -> None:
+    """Adding and removing symbols at runtime never resets or interrupts another book."""
+    async with Streamer(ex.endpoints, symbols=["BTCUSDT"], audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, "BTCUSDT")
+        applied = s.books.books["BTCUSDT"].counters.applied
+        await s.subscribe("ETHBTC", "ETHUSDT")
+        await synced(s, "ETHBTC", "ETHUSDT")
+        ended = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in s.book("ETHBTC"):
+                pass
+            ended.set()
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(consume())
+            await asyncio.sleep(0)
+            await s.unsubscribe("ETHBTC")
+            await asyncio.wait_for(ended.wait(), T)
+        with pytest.raises(BookNotReady):
+            s.view("ETHBTC")
+        assert s.books.books["BTCUSDT"].counters.applied > applied
+        await equal_to_truth(s, ex, "BTCUSDT", "ETHUSDT")
+        assert not resets(log)
+
+
+async def test_a_slow_consumer_gets_one_merged_update_and_blocks_nobody(
+    ex: FakeExchange,
+) -> None:
+    """A consumer that stops reading does not hold up the reader or another consumer; when it
+    reads again it gets one merged update (lag > 0) whose levels agree with the book."""
+    async with Streamer(
+        ex.endpoints, symbols=["BTCUSDT"], audit_interval=None, queue_size=4
+    ) as s:
+        await synced(s, "BTCUSDT")
+        slow = s.book("BTCUSDT")
+        first = await anext(slow)
+        start = first.update_id
+        async with asyncio.timeout(T):
+            async for update in s.book("BTCUSDT"):  # a fast consumer keeps going meanwhile
+                if update.update_id > start and s.books.books["BTCUSDT"].counters.applied > 40:
+                    break
+        await ex.pause()
+        await equal_to_truth(s, ex, "BTCUSDT")
+        merged = [update async for update in _take_queued(slow)]
+        assert any(u.lag > 0 for u in merged)
+        book = exact(s.view("BTCUSDT").bids(10**6)) | exact(s.view("BTCUSDT").asks(10**6))
+        last = merged[-1]
+        for price, qty in (*last.bids, *last.asks):
+            assert book.get(exact([(price, qty)]).popitem()[0], 0) == exact([(price, qty)]).popitem()[1]
+        await slow.aclose()
+
+
+async def _take_queued(it: AsyncIterator[object]) -> AsyncIterator[object]:
+    while True:
+        try:
+            yield await asyncio.wait_for(anext(it), 0.5)
+        except TimeoutError:
+            return
+
+
+async def test_unknown_symbol_is_a_clear_error(ex: FakeExchange) -> None:
+    """A symbol the venue does not list raises UnknownSymbol from subscribe and from book()."""
+    async with Streamer(ex.endpoints, audit_interval=None) as s:
+        with pytest.raises(UnknownSymbol):
+            await s.subscribe("NOPEUSDT")
+        with pytest.raises(UnknownSymbol):
+            async for _ in s.book("ALSONOPE"):
+                pass
+        assert s.stats()["connections"] == 0
+
+
+async def test_refused_connection_is_a_clear_error_not_a_hang() -> None:
+    """Nothing listening: subscribe raises ConnectError at once."""
+    async with FakeExchange(symbols=["BTCUSDT"], rate=0) as ex:
+        port = ex.port
+    endpoints = Endpoints.local(f"http://127.0.0.1:{port}")
+    async with Streamer(endpoints, audit_interval=None) as s:
+        with pytest.raises(ConnectError):
+            await asyncio.wait_for(s.subscribe("BTCUSDT"), T)
+
+
+async def test_closed_streamer_says_so(ex: FakeExchange) -> None:
+    """After close, subscribe raises StreamerClosed and iterators have ended."""
+    s = Streamer(ex.endpoints, symbols=["BTCUSDT"], audit_interval=None)
+    await s.start()
+    it = s.book("BTCUSDT")
+    await anext(it)
+    await s.close()
+    with pytest.raises(StopAsyncIteration):
+        await anext(it)
+    with pytest.raises(StreamerClosed):
+        await s.subscribe("ETHBTC")
