@@ -28,7 +28,7 @@ from streamer import (
     UnknownSymbol,
 )
 from streamer.testing import FakeExchange
-from tests.integration.live import T, EventLog, equal_to_truth, exact, synced
+from tests.integration.live import EventLog, T, equal_to_truth, exact, synced
 
 SYMBOLS = ["BTCUSDT", "ETHBTC", "ETHUSDT"]
 
@@ -111,9 +111,7 @@ async def test_stale_snapshot_is_fetched_again(ex: FakeExchange) -> None:
 async def test_corrupted_level_is_caught_by_a_scheduled_audit(ex: FakeExchange) -> None:
     """Drift (a level the stream got wrong) is found by the jittered audits, reported with
     the differing level, and that symbol alone resyncs to the true book."""
-    async with Streamer(
-        ex.endpoints, symbols=SYMBOLS, audit_interval=0.3, audit_limit=1000
-    ) as s:
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=0.3, audit_limit=1000) as s:
         log = EventLog(s.events())
         await synced(s, *SYMBOLS)
         await log.wait(AuditPassed, lambda e: e.symbol == "BTCUSDT")
@@ -225,9 +223,7 @@ async def test_a_slow_consumer_gets_one_merged_update_and_blocks_nobody(
 ) -> None:
     """A consumer that stops reading does not hold up the reader or another consumer; when it
     reads again it gets one merged update (lag > 0) whose levels agree with the book."""
-    async with Streamer(
-        ex.endpoints, symbols=["BTCUSDT"], audit_interval=None, queue_size=4
-    ) as s:
+    async with Streamer(ex.endpoints, symbols=["BTCUSDT"], audit_interval=None, queue_size=4) as s:
         await synced(s, "BTCUSDT")
         slow = s.book("BTCUSDT")
         first = await anext(slow)
@@ -243,7 +239,10 @@ async def test_a_slow_consumer_gets_one_merged_update_and_blocks_nobody(
         book = exact(s.view("BTCUSDT").bids(10**6)) | exact(s.view("BTCUSDT").asks(10**6))
         last = merged[-1]
         for price, qty in (*last.bids, *last.asks):
-            assert book.get(exact([(price, qty)]).popitem()[0], 0) == exact([(price, qty)]).popitem()[1]
+            assert (
+                book.get(exact([(price, qty)]).popitem()[0], 0)
+                == exact([(price, qty)]).popitem()[1]
+            )
         await slow.aclose()
 
 
