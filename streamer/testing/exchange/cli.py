@@ -129,9 +129,9 @@ async def _serve(args: argparse.Namespace) -> int:
                 mode = " (streams: firehose)" if firehose is not None else ""
                 futures = exchange.venue != "spot"
                 ws_api = "none (futures market data only)" if futures else urls.ws_api
+                venue = f" ({exchange.venue} futures, market data)" if futures else ""
                 sys.stdout.write(
-                    f"local Binance {exchange.venue} serving "
-                    f"{', '.join(exchange.engine.symbols)}{mode}\n"
+                    f"local Binance{venue} serving {', '.join(exchange.engine.symbols)}{mode}\n"
                     f"  REST     {urls.rest}\n  streams  {urls.ws}\n  WS-API   {ws_api}\n"
                     f"  demo API key     {keys['apiKey']}\n"
                     f"  demo API secret  {keys['secretKey']}\n"

@@ -466,7 +466,7 @@ class MarketHub:
         self._faults.add_listener(self._on_fault)
         step_ms = self.venue.tick_ms
         step = step_ms / 1000
-        intervals = self.venue.diff_intervals_ms
+        intervals = sorted(self.venue.diff_intervals_ms)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
