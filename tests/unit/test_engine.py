@@ -840,6 +840,30 @@ def test_each_book_change_advances_the_update_id_by_one() -> None:
     assert e.drain().diffs == []
 
 
+def test_futures_ids_skip_between_diffs_and_chain_by_prev_update_id() -> None:
+    """skip_ids: ids advance 1-3 per change, U is rarely prev u + 1, pu is exactly prev u."""
+    spot = new_engine(seed=4)
+    futures = Engine(INFOS, seed=4, levels=10, skip_ids=True)
+    drains: dict[bool, list[Any]] = {False: [], True: []}
+    for e, skip in ((spot, False), (futures, True)):
+        previous = {s: e.last_update_id(s) for s in SYMBOLS}
+        for now in range(1, 60):
+            e.step(now, 7)
+            for diff in e.drain().diffs:
+                assert diff.prev_update_id == previous[diff.symbol]
+                assert diff.first_update_id <= diff.last_update_id
+                assert diff.first_update_id - diff.prev_update_id in ((1, 2, 3) if skip else (1,))
+                previous[diff.symbol] = diff.last_update_id
+                drains[skip].append(diff)
+    steps = [d.first_update_id - d.prev_update_id for d in drains[True]]
+    assert {1, 2, 3} == set(steps)
+    # The id steps come from their own seeded stream: both venues see the same market.
+    assert [(d.symbol, d.bids, d.asks) for d in drains[True]] == [
+        (d.symbol, d.bids, d.asks) for d in drains[False]
+    ]
+    assert [futures.full_book(s).bids for s in SYMBOLS] == [spot.full_book(s).bids for s in SYMBOLS]
+
+
 def test_snapshot_is_best_first_and_limited() -> None:
     """snapshot(limit) gives the top levels best first; full_book all of them."""
     e = new_engine(levels=10)

@@ -3,12 +3,18 @@
 Prints the base URLs and a funded demo API key and secret, then serves until Ctrl-C or SIGTERM.
 With ``--json`` the first line of output is exactly one JSON object::
 
-    {"rest": "http://127.0.0.1:P", "ws": "ws://127.0.0.1:P", "ws_api": "ws://127.0.0.1:P/ws-api/v3",
-     "api_key": "...", "api_secret": "..."}
+    {"venue": "spot", "rest": "http://127.0.0.1:P", "ws": "ws://127.0.0.1:P",
+     "ws_api": "ws://127.0.0.1:P/ws-api/v3", "api_key": "...", "api_secret": "..."}
+
+``--venue usdm`` (or ``coinm``) serves futures market data instead (``venues.py``): ``ws`` is
+then the venue's stream base (``ws://127.0.0.1:P/public`` on USD-M, as ``Endpoints.local``
+gives it) and ``ws_api`` names a path a futures exchange does not serve (no futures WS-API);
+the demo key is still created but has nothing to trade there.
 
 With ``--firehose`` the market streams of ``--symbols`` (and their REST depth snapshots) come from
 pre-generated 20-level diffs sent as fast as the socket drains (or ``--firehose-rate`` messages
 per second per stream), to benchmark a client's receive path; orders still trade on the engine.
+With ``--venue usdm``/``coinm`` the firehose sends the futures shape (``pu``, skipping ids).
 
 The demo secret is printed on purpose: it is a throwaway key of a local fake exchange.
 """
@@ -26,6 +32,7 @@ from collections.abc import Sequence
 from streamer.testing.exchange.firehose import Firehose
 from streamer.testing.exchange.server import DEFAULT_SYMBOLS, FakeExchange
 from streamer.testing.exchange.symbols import EngineError
+from streamer.testing.exchange.venues import VENUES
 
 __all__ = ["add_exchange_parser", "main", "run_exchange"]
 
@@ -41,6 +48,12 @@ def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         "exchange",
         help="run the local Binance (REST, streams, WebSocket API) in the foreground",
         description="Serve a local Binance-compatible exchange until Ctrl-C.",
+    )
+    p.add_argument(
+        "--venue",
+        choices=sorted(VENUES),
+        default="spot",
+        help="spot (default), or usdm / coinm futures market data (depth with pu)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=0, help="port (default: any free port)")
@@ -82,10 +95,13 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.firehose_rate is not None and not (args.firehose and args.firehose_rate > 0):
             raise ValueError("--firehose-rate must be > 0 and needs --firehose")
         firehose = (
-            Firehose(symbols, seed=args.seed, rate=args.firehose_rate) if args.firehose else None
+            Firehose(symbols, seed=args.seed, rate=args.firehose_rate, venue=args.venue)
+            if args.firehose
+            else None
         )
         exchange = FakeExchange(
             symbols,
+            venue=args.venue,
             seed=args.seed,
             host=args.host,
             port=args.port,
@@ -101,6 +117,7 @@ async def _serve(args: argparse.Namespace) -> int:
             urls = exchange.endpoints
             if args.json:
                 line = {
+                    "venue": exchange.venue,
                     "rest": urls.rest,
                     "ws": urls.ws,
                     "ws_api": urls.ws_api,
@@ -110,9 +127,12 @@ async def _serve(args: argparse.Namespace) -> int:
                 sys.stdout.write(json.dumps(line) + "\n")
             else:
                 mode = " (streams: firehose)" if firehose is not None else ""
+                futures = exchange.venue != "spot"
+                ws_api = "none (futures market data only)" if futures else urls.ws_api
+                venue = f" ({exchange.venue} futures, market data)" if futures else ""
                 sys.stdout.write(
-                    f"local Binance serving {', '.join(exchange.engine.symbols)}{mode}\n"
-                    f"  REST     {urls.rest}\n  streams  {urls.ws}\n  WS-API   {urls.ws_api}\n"
+                    f"local Binance{venue} serving {', '.join(exchange.engine.symbols)}{mode}\n"
+                    f"  REST     {urls.rest}\n  streams  {urls.ws}\n  WS-API   {ws_api}\n"
                     f"  demo API key     {keys['apiKey']}\n"
                     f"  demo API secret  {keys['secretKey']}\n"
                     "Ctrl-C to stop.\n"

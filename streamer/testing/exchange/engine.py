@@ -24,6 +24,10 @@ Rules it implements (protocol sections in brackets):
   update id by exactly 1. :meth:`Engine.drain` coalesces the changes since the previous drain into
   one :class:`DepthDiff` per symbol, with ``first_update_id == previous last_update_id + 1``, the
   final absolute quantity of each changed price, ``"0.00000000"`` for a removed level.
+  With ``skip_ids=True`` (the futures venues, §2.2) an operation advances the id by a seeded 1-3
+  instead, so ids are not contiguous between diffs: ``first_update_id`` is the id of the diff's
+  first operation and ``prev_update_id`` (the futures ``pu``) the previous diff's
+  ``last_update_id``, which is what continuity is checked with there.
 * User events [§3.3, §9.10]: only user accounts (:meth:`Engine.create_account`) get them:
   ``executionReport`` NEW, TRADE per fill, CANCELED (``C`` the original client order id, ``c``
   the cancel's id), EXPIRED for the unfilled rest of IOC/FOK/MARKET orders; one
@@ -114,6 +118,7 @@ class DepthDiff:
     time_ms: int
     bids: list[tuple[str, str]]
     asks: list[tuple[str, str]]
+    prev_update_id: int = 0  # last_update_id of the symbol's previous diff (futures ``pu``)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class Snapshot:
     last_update_id: int
     bids: list[tuple[str, str]]
     asks: list[tuple[str, str]]
+    time_ms: int = 0  # when the book last changed (0: never since it opened)
 
 
 @dataclass(frozen=True)
@@ -246,6 +252,7 @@ class _Book:
         "bids",
         "change_time",
         "drained_id",
+        "first_id",
         "last_price",
         "next_order_id",
         "next_trade_id",
@@ -267,6 +274,7 @@ class _Book:
         self.asks = _Side()
         self.update_id = rng.randrange(10**6, 10**8)
         self.drained_id = self.update_id
+        self.first_id = 0  # id of the first operation since the last drain
         self.next_order_id = rng.randrange(10**6, 10**8)
         self.next_trade_id = rng.randrange(10**5, 10**7)
         self.last_price = sim.mid * sim.tick
@@ -344,7 +352,15 @@ class _AgentVenue:
 class Engine:
     """Books, accounts and the simulated market; see the module docstring for the rules."""
 
-    def __init__(self, symbols: Sequence[SymbolInfo], *, seed: int, levels: int = 100) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[SymbolInfo],
+        *,
+        seed: int,
+        levels: int = 100,
+        skip_ids: bool = False,
+    ) -> None:
+        """``skip_ids``: advance update ids by a seeded 1-3 per operation (futures, §2.2)."""
         if not symbols:
             raise ValueError("an engine needs at least one symbol")
         self.symbols: Mapping[str, SymbolInfo] = MappingProxyType({s.symbol: s for s in symbols})
@@ -359,6 +375,8 @@ class Engine:
         self._accounts: dict[int, _Account] = {}
         self._next_account = 1
         self._exec_id = Random(f"{seed}:execution-ids").randrange(10**6, 10**8)
+        # Its own stream, so that spot and futures books open and trade alike for one seed.
+        self._id_steps = Random(f"{seed}:update-id-steps") if skip_ids else None
         self._now = 0
         self._dirty: dict[str, _Book] = {}
         self._trades: list[TradeEvent] = []
@@ -703,6 +721,7 @@ class Engine:
             book.update_id,
             [(fmt_units(p), fmt_units(bids.levels[p].qty)) for p in bid_prices],
             [(fmt_units(p), fmt_units(asks.levels[p].qty)) for p in asks.prices[:limit]],
+            book.change_time,
         )
 
     def full_book(self, symbol: str) -> Snapshot:
@@ -743,11 +762,12 @@ class Engine:
             diffs.append(
                 DepthDiff(
                     book.symbol,
-                    book.drained_id + 1,
+                    book.first_id,
                     book.update_id,
                     book.change_time,
                     _changes(bids, sorted(bids.changed, reverse=True)),
                     _changes(asks, sorted(asks.changed)),
+                    book.drained_id,
                 )
             )
             bids.changed.clear()
@@ -1081,9 +1101,12 @@ class Engine:
         """Close one engine operation: one update id if the book changed, then positions."""
         if book.op_changed:
             book.op_changed = False
-            book.update_id += 1
+            steps = self._id_steps
+            book.update_id += 1 if steps is None else 1 + int(steps.random() * 3)
             book.change_time = now
-            self._dirty.setdefault(book.symbol, book)
+            if book.symbol not in self._dirty:
+                self._dirty[book.symbol] = book
+                book.first_id = book.update_id
         if self._positions:
             self._flush_positions(now)
 

@@ -11,6 +11,13 @@ previous ``u + 1``.
 Served by ``FakeExchange(firehose=Firehose([...]))`` (``streamer exchange --firehose``): the
 market-stream paths come from here instead of the live market's hub.
 
+``Firehose(..., venue="usdm")`` (or ``"coinm"``) sends the futures shape (protocol §2.2):
+``{"e":"depthUpdate","E","T","s","U","u","pu","b","a"}`` on the venue's stream paths
+(``/public/...`` too on USD-M), for ``@depth``, ``@depth@100ms`` and ``@depth@500ms``. Its ids
+skip one between messages (``U = first + 21 k``, ``u = U + 19``, ``pu`` = the previous ``u``), so
+``pu`` continuity holds and ``U == previous u + 1`` never does, as on Binance futures; the
+snapshot (``/fapi/v1/depth``) adds ``E`` and ``T``.
+
 The matching snapshot (``depth()``, served by REST ``/api/v3/depth`` for firehose symbols) is the
 starting book with the first half of message 0 applied: its ``lastUpdateId`` lies inside
 ``[U; u]`` of the first message, so a client following protocol §2.1 literally (including the
@@ -37,6 +44,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
 from streamer.testing.exchange.frames import close_or_abort, frame
+from streamer.testing.exchange.venues import VenueRules, venue_rules
 
 __all__ = ["Firehose", "FirehoseSeries", "generate_series"]
 
@@ -61,11 +69,21 @@ class FirehoseSeries:
     snapshot_id: int
     bids: tuple[Level, ...]  # the snapshot, best first
     asks: tuple[Level, ...]
+    stride: int = 0  # U of message k+1 minus U of message k (0: per_message, contiguous ids)
+
+    @property
+    def step(self) -> int:
+        """How far ``U`` moves from one message to the next."""
+        return self.stride or self.per_message
 
     def ids(self, k: int) -> tuple[int, int]:
         """``(U, u)`` of message ``k`` (0-based, counting across cycles)."""
-        first = self.first_update_id + k * self.per_message
+        first = self.first_update_id + k * self.step
         return first, first + self.per_message - 1
+
+    def prev_id(self, k: int) -> int:
+        """``pu`` of message ``k``: the ``u`` of message ``k - 1`` (for k = 0, as if it existed)."""
+        return self.ids(k)[0] - self.step + self.per_message - 1
 
     def levels(self, k: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         """The ``(bids, asks)`` of message ``k``."""
@@ -87,8 +105,11 @@ def generate_series(
     messages: int = 4096,
     levels: int = 1000,
     per_message: int = 20,
+    skip_ids: bool = False,
 ) -> FirehoseSeries:
-    """A seeded diff cycle for ``symbol``: ``messages`` random messages then the restoring ones."""
+    """A seeded diff cycle for ``symbol``: ``messages`` random messages then the restoring ones.
+
+    ``skip_ids``: leave one unused update id between messages (the futures venues)."""
     rng = random.Random(f"{seed}:{symbol}")
     mid = rng.randrange(1_000_000, 9_000_000)  # price in 0.01 ticks: 10,000.00 .. 90,000.00
     start_bids = {mid - 1 - i: rng.randrange(1_000_000, 500_000_000) for i in range(levels)}
@@ -134,7 +155,8 @@ def generate_series(
             ([(t, q) for s, t, q in chunk if s == 1], [(t, q) for s, t, q in chunk if s == -1])
         )
 
-    first_id = _FIRST_ID + rng.randrange(10**9)
+    # (+2 on futures keeps the pu of message 0 at 13 digits too)
+    first_id = _FIRST_ID + rng.randrange(10**9) + (2 if skip_ids else 0)
     # The snapshot: the starting book with the first `half` changes of message 0 applied.
     snap_bids, snap_asks = dict(start_bids), dict(start_asks)
     applied = 0
@@ -161,33 +183,41 @@ def generate_series(
         snapshot_id=first_id + half - 1,
         bids=tuple((_price(t), _qty(q)) for t, q in sorted(snap_bids.items(), reverse=True)),
         asks=tuple((_price(t), _qty(q)) for t, q in sorted(snap_asks.items())),
+        stride=per_message + 1 if skip_ids else 0,
     )
 
 
 class _Template:
-    """Every frame of one stream's cycle in one buffer, with the offsets of its digit fields."""
+    """Every frame of one stream's cycle in one buffer, with the offsets of its digit fields.
 
-    __slots__ = ("buf", "e_at", "series", "starts", "u_at", "uu_at")
+    Spot frames have three fields (``E``, ``U``, ``u``); futures frames five (``E``, ``T``,
+    ``U``, ``u``, ``pu``), ``T`` written as ``E``.
+    """
 
-    def __init__(self, series: FirehoseSeries, stream: str, combined: bool) -> None:
+    __slots__ = ("buf", "e_at", "futures", "pu_at", "series", "starts", "t_at", "u_at", "uu_at")
+
+    def __init__(self, series: FirehoseSeries, stream: str, combined: bool, futures: bool) -> None:
         self.series = series
+        self.futures = futures
         buf = bytearray()
         self.starts: list[int] = []
         self.e_at: list[int] = []
+        self.t_at: list[int] = []
         self.u_at: list[int] = []
         self.uu_at: list[int] = []
+        self.pu_at: list[int] = []
         head = b'{"stream":' + orjson.dumps(stream) + b',"data":' if combined else b""
+        symbol = orjson.dumps(series.symbol)
         for bids, asks in series.messages:
             tail = orjson.dumps({"b": bids, "a": asks})[1:]  # '"b":[..],"a":[..]}'
-            parts = [
-                head + b'{"e":"depthUpdate","E":',
-                _PLACEHOLDER,
-                b',"s":' + orjson.dumps(series.symbol) + b',"U":',
-                _PLACEHOLDER,
-                b',"u":',
-                _PLACEHOLDER,
-                b"," + tail + (b"}" if combined else b""),
-            ]
+            end = b"," + tail + (b"}" if combined else b"")
+            parts = [head + b'{"e":"depthUpdate","E":', _PLACEHOLDER]
+            if futures:
+                parts += [b',"T":', _PLACEHOLDER]
+            parts += [b',"s":' + symbol + b',"U":', _PLACEHOLDER, b',"u":', _PLACEHOLDER]
+            if futures:
+                parts += [b',"pu":', _PLACEHOLDER]
+            parts.append(end)
             payload = b"".join(parts)
             framed = frame(payload)
             header = len(framed) - len(payload)
@@ -199,9 +229,15 @@ class _Template:
                 if part is _PLACEHOLDER:
                     offsets.append(at)
                 at += len(part)
-            self.e_at.append(offsets[0])
-            self.u_at.append(offsets[1])
-            self.uu_at.append(offsets[2])
+            if futures:
+                e, t, u, uu, pu = offsets
+                self.t_at.append(t)
+                self.pu_at.append(pu)
+            else:
+                e, u, uu = offsets
+            self.e_at.append(e)
+            self.u_at.append(u)
+            self.uu_at.append(uu)
             buf += framed
         self.starts.append(len(buf))
         self.buf = buf
@@ -212,14 +248,26 @@ class _Template:
         i0 = k % size
         i1 = min(i0 + n, size)
         buf = self.buf
-        step = self.series.per_message
-        first = self.series.first_update_id + k * step
+        series = self.series
+        step = series.step
+        last = series.per_message - 1
+        first = series.first_update_id + k * step
         e_at, u_at, uu_at = self.e_at, self.u_at, self.uu_at
-        for i in range(i0, i1):
-            buf[e_at[i] : e_at[i] + _DIGITS] = e_ms
-            buf[u_at[i] : u_at[i] + _DIGITS] = b"%d" % first
-            first += step
-            buf[uu_at[i] : uu_at[i] + _DIGITS] = b"%d" % (first - 1)
+        if self.futures:
+            t_at, pu_at = self.t_at, self.pu_at
+            for i in range(i0, i1):
+                buf[e_at[i] : e_at[i] + _DIGITS] = e_ms
+                buf[t_at[i] : t_at[i] + _DIGITS] = e_ms
+                buf[pu_at[i] : pu_at[i] + _DIGITS] = b"%d" % (first - step + last)
+                buf[u_at[i] : u_at[i] + _DIGITS] = b"%d" % first
+                buf[uu_at[i] : uu_at[i] + _DIGITS] = b"%d" % (first + last)
+                first += step
+        else:
+            for i in range(i0, i1):
+                buf[e_at[i] : e_at[i] + _DIGITS] = e_ms
+                buf[u_at[i] : u_at[i] + _DIGITS] = b"%d" % first
+                first += step
+                buf[uu_at[i] : uu_at[i] + _DIGITS] = b"%d" % (first - 1)
         return bytes(buf[self.starts[i0] : self.starts[i1]]), i1 - i0
 
 
@@ -227,8 +275,9 @@ class Firehose:
     """Serves firehose symbols on ``/ws/<sym>@depth@100ms``, ``/stream?streams=`` and SUBSCRIBE.
 
     ``rate`` is messages per second per stream; ``None`` sends as fast as the socket drains.
+    ``venue``: ``"spot"`` or a futures venue (the futures shape, see the module docstring).
     ``FakeExchange(firehose=...)`` mounts ``routes()`` in place of the market hub's, answers
-    ``/api/v3/depth`` for these symbols with ``depth()`` and closes the firehose with itself.
+    the venue's REST depth for these symbols with ``depth()`` and closes the firehose with itself.
     """
 
     def __init__(
@@ -238,33 +287,45 @@ class Firehose:
         seed: int = 1,
         rate: float | None = None,
         messages: int = 4096,
+        venue: str = "spot",
     ) -> None:
         self.rate = rate
-        self.series = {s: generate_series(s, seed=seed, messages=messages) for s in symbols}
+        self.venue: VenueRules = venue_rules(venue)
+        skip = self.venue.futures
+        self._kinds = ("depth", "depth@100ms", "depth@500ms") if skip else ("depth", "depth@100ms")
+        self.series = {
+            s: generate_series(s, seed=seed, messages=messages, skip_ids=skip) for s in symbols
+        }
         self._templates: dict[tuple[str, bool], _Template] = {}
         self._closing = False
         self._sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}
         self.messages_sent = 0
 
     def routes(self) -> list[web.RouteDef]:
-        """The market-stream paths, served from the pre-generated cycles."""
+        """The venue's market-stream paths, served from the pre-generated cycles."""
         return [
-            web.get("/ws", self._handle_ws),
-            web.get("/ws/{streams:.*}", self._handle_ws),
-            web.get("/stream", self._handle_stream),
+            route
+            for prefix in self.venue.stream_prefixes
+            for route in (
+                web.get(f"{prefix}/ws", self._handle_ws),
+                web.get(prefix + "/ws/{streams:.*}", self._handle_ws),
+                web.get(f"{prefix}/stream", self._handle_stream),
+            )
         ]
 
     def depth(self, symbol: str, limit: int = 100) -> dict[str, Any] | None:
-        """The REST ``/api/v3/depth`` body for a firehose symbol, or ``None`` for any other."""
+        """The venue's REST depth body for a firehose symbol, or ``None`` for any other."""
         series = self.series.get(symbol)
         if series is None:
             return None
-        limit = max(1, min(limit, 5000))
-        return {
-            "lastUpdateId": series.snapshot_id,
-            "bids": [list(level) for level in series.bids[:limit]],
-            "asks": [list(level) for level in series.asks[:limit]],
-        }
+        limit = max(1, min(limit, self.venue.max_depth_limit))
+        body: dict[str, Any] = {"lastUpdateId": series.snapshot_id}
+        if self.venue.futures:
+            now = time.time_ns() // 1_000_000
+            body |= {"E": now, "T": now}
+        body["bids"] = [list(level) for level in series.bids[:limit]]
+        body["asks"] = [list(level) for level in series.asks[:limit]]
+        return body
 
     async def close(self) -> None:
         """Stop every pump and close its connection."""
@@ -280,12 +341,13 @@ class Firehose:
     def _template(self, stream: str, combined: bool) -> _Template | None:
         symbol, _, kind = stream.partition("@")
         series = self.series.get(symbol.upper())
-        if series is None or symbol != symbol.lower() or kind not in ("depth", "depth@100ms"):
+        if series is None or symbol != symbol.lower() or kind not in self._kinds:
             return None
         key = (stream, combined)
         template = self._templates.get(key)
         if template is None:
-            template = self._templates[key] = _Template(series, stream, combined)
+            template = _Template(series, stream, combined, self.venue.futures)
+            self._templates[key] = template
         return template
 
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:

@@ -30,6 +30,7 @@ def truncate(snapshot: Snapshot, limit: int) -> Snapshot:
         last_update_id=snapshot.last_update_id,
         bids=snapshot.bids[:limit],
         asks=snapshot.asks[:limit],
+        time_ms=snapshot.time_ms,
     )
 
 

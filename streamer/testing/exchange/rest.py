@@ -1,6 +1,6 @@
 """The REST API of the local exchange: ``/api/v3/...`` as Binance spot serves it (protocol §4).
 
-Every request goes through one wrapper (:meth:`RestApi._endpoint`) that does, in order:
+Every request goes through one wrapper (:meth:`RestApi.endpoint`) that does, in order:
 
 1. a scripted ``rate_limit`` fault, if one is due (429/418, -1003, ``Retry-After``);
 2. parameter parsing: query string and form body, the query winning (``params.py``);
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from streamer.testing.exchange.dispatch import Dispatcher
     from streamer.testing.exchange.firehose import Firehose
 
-__all__ = ["JSON_TYPE", "RestApi", "json_errors"]
+__all__ = ["JSON_TYPE", "Call", "Reply", "RestApi", "json_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class RestApi:
 
     def routes(self) -> list[web.RouteDef]:
         """Every REST route, plus the retired ``userDataStream`` (410 Gone)."""
-        ep = self._endpoint
+        ep = self.endpoint
         return [
             web.get("/api/v3/ping", ep(self._ping, 1)),
             web.get("/api/v3/time", ep(self._time, 1)),
@@ -205,9 +205,12 @@ class RestApi:
 
     # -- the wrapper ---------------------------------------------------------------------------
 
-    def _endpoint(
+    def endpoint(
         self, handler: Handler, weight: Weight, *, signed: bool = False, order: bool = False
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``handler`` behind the wrapper of the module docstring (faults, weight, signature);
+        the futures routes (``futures_rest.py``) are served through it too."""
+
         async def serve(request: web.Request) -> web.StreamResponse:
             try:
                 return await self._serve(request, handler, weight, signed, order)

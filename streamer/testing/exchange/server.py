@@ -14,6 +14,15 @@ With ``firehose=`` (``firehose.Firehose``), the market-stream paths (``/ws``, ``
 served by the firehose instead of the hub, and REST ``/api/v3/depth`` answers the firehose's
 snapshot for its symbols; everything else (orders, the WS-API, the controls) is the engine's.
 
+With ``venue="usdm"`` or ``"coinm"`` it is a futures exchange serving market data only
+(``venues.py``): REST ``/fapi/v1`` (``/dapi/v1``) ping, time, exchangeInfo and depth
+(``futures_rest.py``), the futures streams (``/public/...`` and the unrouted paths on USD-M, see
+``streams.py``) with ``pu`` and update ids that skip between events, 2400 request weight per
+minute. Orders and the WebSocket API stay spot-only: none of the spot paths (``/api/v3``,
+``/ws-api/v3``) is served on a futures exchange. The symbols are the spot ones, with their spot
+exchangeInfo entries and filters, for COIN-M too (no ``BTCUSD_PERP``-style names). The
+``/_fake/`` controls and every market fault work on every venue.
+
 Usage::
 
     async with FakeExchange(symbols=["BTCUSDT", "ETHBTC"], seed=1) as ex:
@@ -44,9 +53,11 @@ from streamer.testing.exchange.control import Control
 from streamer.testing.exchange.dispatch import Dispatcher
 from streamer.testing.exchange.engine import Engine, EngineError
 from streamer.testing.exchange.faults import Fault, FaultKind, FaultPlan
+from streamer.testing.exchange.futures_rest import FuturesRest
 from streamer.testing.exchange.rest import RestApi, json_errors
 from streamer.testing.exchange.streams import MarketHub
 from streamer.testing.exchange.symbols import load_exchange_info, symbol_infos
+from streamer.testing.exchange.venues import venue_rules
 from streamer.testing.exchange.weights import Weights
 from streamer.testing.exchange.wsapi import WsApi
 
@@ -91,22 +102,30 @@ class FakeExchange:
         self,
         symbols: Sequence[str] = DEFAULT_SYMBOLS,
         *,
+        venue: str = "spot",
         seed: int = 1,
         host: str = "127.0.0.1",
         port: int = 0,
         rate: float = 100.0,
         tick: float = 0.01,
         levels: int = 100,
-        weight_limit: int = 6000,
+        weight_limit: int | None = None,
         clock: Callable[[], int] = wall_ms,
         firehose: Firehose | None = None,
     ) -> None:
-        """``rate``: simulated market actions per second (0: a still market); ``tick``: seconds
-        between engine steps and drains; ``levels``: opening book depth per side; ``firehose``:
-        serve the market streams (and depth snapshots of its symbols) from it; it is closed with
-        the exchange."""
+        """``venue``: ``"spot"``, ``"usdm"`` or ``"coinm"`` (futures market data, see the module
+        docstring; anything else is ``ValueError``); ``rate``: simulated market actions per
+        second (0: a still market); ``tick``: seconds between engine steps and drains;
+        ``levels``: opening book depth per side; ``weight_limit``: request weight per IP per
+        minute (default: the venue's, 6000 spot, 2400 futures); ``firehose``: serve the market
+        streams (and depth snapshots of its symbols) from it; it is closed with the exchange."""
         if rate < 0 or tick <= 0:
             raise ValueError("rate must be >= 0 and tick > 0")
+        rules = venue_rules(venue)
+        if firehose is not None and firehose.venue is not rules:
+            raise ValueError(f"a {firehose.venue.name} firehose cannot serve a {venue} exchange")
+        self.venue = venue
+        self._rules = rules
         self.host = host
         self.rate = rate
         self.tick = tick
@@ -117,18 +136,23 @@ class FakeExchange:
             infos = symbol_infos(load_exchange_info(), list(symbols))
         except EngineError:
             raise ValueError(f"unknown symbol in {list(symbols)}") from None
-        self.engine = Engine(infos, seed=seed, levels=levels)
+        self.engine = Engine(infos, seed=seed, levels=levels, skip_ids=rules.futures)
         self.auth = Auth()
-        self.weights = Weights(weight_limit)
+        self.weights = Weights(rules.weight_limit if weight_limit is None else weight_limit)
         self.faults = FaultPlan(seed)
         self.faults.add_listener(self._on_fault)
-        self.hub = MarketHub(self.engine, self.faults, clock=clock)
+        self.hub = MarketHub(self.engine, self.faults, clock=clock, venue=rules)
         self.wsapi = WsApi(self.engine, self.auth, self.faults, self.weights, clock=clock)
         self.dispatcher = Dispatcher(self.engine, self.hub, self.wsapi, self.faults.history)
         self.wsapi.dispatcher = self.dispatcher
         self.control = Control(self.engine, self.auth, self.faults)
         self.rest = RestApi(
             self.engine, self.auth, self.weights, self.faults, self.dispatcher, clock, firehose
+        )
+        self.futures_rest = (
+            FuturesRest(self.rest, self.engine, self.weights, self.faults, rules, clock, firehose)
+            if rules.futures
+            else None
         )
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,7 +173,7 @@ class FakeExchange:
     @property
     def endpoints(self) -> Endpoints:
         """REST, stream and WS-API base URLs of this exchange."""
-        return Endpoints.local(f"http://{self.host}:{self.port}")
+        return Endpoints.local(f"http://{self.host}:{self.port}", venue=self.venue)
 
     async def __aenter__(self) -> FakeExchange:
         await self.start()
@@ -169,7 +193,12 @@ class FakeExchange:
             raise RuntimeError("already started")
         app = web.Application(middlewares=[json_errors])
         streams = self.firehose.routes() if self.firehose is not None else self.hub.routes()
-        app.add_routes(self.rest.routes() + self.control.routes() + streams + self.wsapi.routes())
+        if self.futures_rest is not None:  # market data only: no spot REST, no WS-API
+            app.add_routes(self.futures_rest.routes() + self.control.routes() + streams)
+        else:
+            app.add_routes(
+                self.rest.routes() + self.control.routes() + streams + self.wsapi.routes()
+            )
         # A short shutdown timeout: a response held by an order_timeout fault must not hold
         # up the close for aiohttp's default minute.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

@@ -18,6 +18,21 @@ What a client can rely on (protocol §1, §2.1, §9.4-§9.6, §9.11-§9.12):
   connection; a ping every 20 s and a disconnect after 60 s without a pong; ``serverShutdown`` on
   close.
 
+Futures venues (``MarketHub(..., venue=USDM | COINM)``, protocol §2.2, §7.8; ``venues.py``):
+
+* paths: USD-M serves ``/public/ws``, ``/public/ws/<streams>``, ``/public/stream`` and the
+  unrouted ``/ws``, ``/stream`` (which get the ``/public`` data); COIN-M ``/ws`` and ``/stream``;
+* streams: ``<sym>@depth`` (250 ms), ``@depth@500ms``, ``@depth@100ms`` diffs as
+  ``{"e":"depthUpdate","E","T","s","U","u","pu","b","a"}`` with ``pu`` the ``u`` of the
+  previous diff of the symbol's event sequence, so ``pu == previous u`` per stream while ``U`` is
+  NOT the previous ``u + 1`` (the engine skips ids on futures); partial books
+  ``<sym>@depth<5|10|20>[@500ms|@100ms]`` in that same shape; ``<sym>@bookTicker`` with
+  ``e``/``E``/``T``. ``/market`` names (``aggTrade``, ``markPrice``, klines, tickers,
+  ``forceOrder``) and ``!bookTicker`` are accepted and stay silent: this exchange serves no
+  ``/market`` route and no futures trades;
+* limits: 10 incoming frames per second, 1024 streams, a ping every 3 min and a disconnect after
+  10 min without a pong; control messages need an unsigned-integer ``id``.
+
 Hot path: every event is serialized once per stream (and once more per envelope or time unit
 actually in use), framed once (``frames.frame``) and the same ``bytes`` are appended to each
 subscriber's pending list; each connection then gets one ``transport.write`` per tick. Nothing here
@@ -49,19 +64,20 @@ from streamer.testing.exchange.faults import (
     FaultPlan,
 )
 from streamer.testing.exchange.frames import OP_PING, OP_PONG, close_or_abort, frame
+from streamer.testing.exchange.venues import SPOT, VenueRules
 
 __all__ = ["HubStats", "MarketHub", "StreamSpec", "parse_stream"]
 
 log = logging.getLogger(__name__)
 
 MAX_STREAMS: Final = 1024
-MAX_INCOMING_PER_SECOND: Final = 5
 #: Control frames are small; a SUBSCRIBE naming 1024 streams is about 30 KiB.
 MAX_CONTROL_FRAME: Final = 1 << 20
 
 _METHODS: Final = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _ID_STR = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+_UINT64_MAX = (1 << 64) - 1
 
 # Stream grammar. Symbols are lowercase in stream names (protocol §1.2); since 2025-12 they may be
 # non-ASCII, so only the characters that cannot appear are excluded.
@@ -73,6 +89,21 @@ _SILENT = re.compile(
 )
 _SILENT_ALL: Final = frozenset(
     {"!miniTicker@arr", "!ticker_1h@arr", "!ticker_4h@arr", "!ticker_1d@arr"}
+)
+_FUTURES_DEPTH = re.compile(r"^depth(?P<levels>5|10|20)?(?:@(?P<speed>100|500)ms)?$")
+_FUTURES_SILENT = re.compile(
+    r"^(?:aggTrade|markPrice(?:@1s)?|forceOrder|miniTicker|ticker"
+    r"|kline_(?:1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M))$"
+)
+_FUTURES_SILENT_ALL: Final = frozenset(
+    {
+        "!bookTicker",
+        "!markPrice@arr",
+        "!markPrice@arr@1s",
+        "!miniTicker@arr",
+        "!ticker@arr",
+        "!forceOrder@arr",
+    }
 )
 
 
@@ -87,8 +118,10 @@ class StreamSpec:
     levels: int = 0
 
 
-def parse_stream(name: str) -> StreamSpec | None:
-    """The spec of a stream name, or ``None`` when Binance would not know the name."""
+def parse_stream(name: str, venue: VenueRules = SPOT) -> StreamSpec | None:
+    """The spec of a stream name, or ``None`` when ``venue`` would not know the name."""
+    if venue.futures:
+        return _parse_futures(name, venue)
     if name in _SILENT_ALL:
         return StreamSpec(name, "", "silent")
     m = _NAME.match(name)
@@ -108,6 +141,26 @@ def parse_stream(name: str) -> StreamSpec | None:
     return None
 
 
+def _parse_futures(name: str, venue: VenueRules) -> StreamSpec | None:
+    if name in _FUTURES_SILENT_ALL:
+        return StreamSpec(name, "", "silent")
+    m = _NAME.match(name)
+    if m is None:
+        return None
+    symbol, rest = m["sym"].upper(), m["rest"]
+    d = _FUTURES_DEPTH.match(rest)
+    if d is not None:
+        interval = int(d["speed"]) if d["speed"] else venue.diff_intervals_ms[0]
+        if d["levels"] is None:
+            return StreamSpec(name, symbol, "depth", interval)
+        return StreamSpec(name, symbol, "partial", interval, int(d["levels"]))
+    if rest == "bookTicker":
+        return StreamSpec(name, symbol, rest)
+    if _FUTURES_SILENT.match(rest):
+        return StreamSpec(name, symbol, "silent")
+    return None
+
+
 @dataclass
 class HubStats:
     """Counters for tests and benchmarks."""
@@ -121,23 +174,43 @@ class HubStats:
 
 
 class _Batch:
-    """The pending diff of one depth stream: ids and the final quantity per price."""
+    """The pending diff of one depth stream: ids and the final quantity per price.
 
-    __slots__ = ("asks", "bids", "first", "interval", "last", "name", "symbol")
+    On futures a batch also carries ``pu`` (the ``prev_update_id`` of its first engine diff,
+    which is the ``u`` of the stream's previous batch) and ``T`` (its last change's time).
+    """
 
-    def __init__(self, name: str, symbol: str, interval: int) -> None:
+    __slots__ = (
+        "asks",
+        "bids",
+        "first",
+        "futures",
+        "interval",
+        "last",
+        "name",
+        "prev",
+        "symbol",
+        "time",
+    )
+
+    def __init__(self, name: str, symbol: str, interval: int, *, futures: bool = False) -> None:
         self.name = name
         self.symbol = symbol
         self.interval = interval
+        self.futures = futures
         self.first = 0  # 0 = nothing pending
         self.last = 0
+        self.prev = 0
+        self.time = 0
         self.bids: dict[str, str] = {}
         self.asks: dict[str, str] = {}
 
     def merge(self, diff: DepthDiff) -> None:
         if not self.first:
             self.first = diff.first_update_id
+            self.prev = diff.prev_update_id
         self.last = diff.last_update_id
+        self.time = diff.time_ms
         bids, asks = self.bids, self.asks
         for price, qty in diff.bids:
             bids[price] = qty
@@ -145,20 +218,36 @@ class _Batch:
             asks[price] = qty
 
     def take(self, now_ms: int) -> dict[str, Any]:
-        event = {
-            "e": "depthUpdate",
-            "E": now_ms,
-            "s": self.symbol,
-            "U": self.first,
-            "u": self.last,
-            "b": list(self.bids.items()),
-            "a": list(self.asks.items()),
-        }
+        if self.futures:
+            event = {
+                "e": "depthUpdate",
+                "E": now_ms,
+                "T": min(self.time, now_ms),
+                "s": self.symbol,
+                "U": self.first,
+                "u": self.last,
+                "pu": self.prev,
+                "b": list(self.bids.items()),
+                "a": list(self.asks.items()),
+            }
+        else:
+            event = {
+                "e": "depthUpdate",
+                "E": now_ms,
+                "s": self.symbol,
+                "U": self.first,
+                "u": self.last,
+                "b": list(self.bids.items()),
+                "a": list(self.asks.items()),
+            }
         self.first = self.last = 0
         self.bids = {}
         self.asks = {}
         return event
 
+
+_SPOT_TIMES: Final = ("E",)
+_FUTURES_TIMES: Final = ("E", "T")
 
 _Delayed = tuple[int, str, bytes, "Callable[[], bytes] | None", "list[_Conn] | None"]
 
@@ -218,17 +307,22 @@ class MarketHub:
         faults: FaultPlan,
         *,
         clock: Callable[[], int] | None = None,
-        ping_interval: float = 20.0,
-        pong_timeout: float = 60.0,
+        venue: VenueRules = SPOT,
+        ping_interval: float | None = None,
+        pong_timeout: float | None = None,
         send_buffer_limit: int = 16 << 20,
         close_timeout: float = 2.0,
     ) -> None:
+        """``ping_interval`` and ``pong_timeout`` default to the venue's (20 s / 60 s on spot)."""
         self._engine = engine
         self._faults = faults
         self._clock = clock or _wall_ms
+        self.venue = venue
+        self._futures = venue.futures
+        self._max_incoming = venue.max_incoming_per_second
         # Public knobs: the server or a test may tune them before the first connection.
-        self.ping_interval = ping_interval
-        self.pong_timeout = pong_timeout
+        self.ping_interval = venue.ping_interval_s if ping_interval is None else ping_interval
+        self.pong_timeout = venue.pong_timeout_s if pong_timeout is None else pong_timeout
         self.send_buffer_limit = send_buffer_limit
         self._close_timeout = close_timeout
         self.stats = HubStats()
@@ -237,6 +331,7 @@ class MarketHub:
         self._batches: dict[str, _Batch] = {}
         self._batches_by_symbol: dict[str, list[_Batch]] = {}
         self._partials: dict[str, StreamSpec] = {}
+        self._partial_prev: dict[str, int] = {}  # futures partial stream -> its previous u
         self._tickers: dict[str, str] = {}  # symbol -> bookTicker stream name
         self._last_ticker: dict[str, tuple[str, str, str, str]] = {}
         self._lower: dict[str, str] = {}
@@ -251,11 +346,16 @@ class MarketHub:
     # ------------------------------------------------------------------ wiring
 
     def routes(self) -> list[web.RouteDef]:
-        """``/ws``, ``/ws/<a>/<b>`` (raw) and ``/stream?streams=a/b`` (combined)."""
+        """``/ws``, ``/ws/<a>/<b>`` (raw) and ``/stream?streams=a/b`` (combined), under each of
+        the venue's stream prefixes (``/public`` and none on USD-M)."""
         return [
-            web.get("/ws", self._handle_ws),
-            web.get("/ws/{streams:.*}", self._handle_ws),
-            web.get("/stream", self._handle_stream),
+            route
+            for prefix in self.venue.stream_prefixes
+            for route in (
+                web.get(f"{prefix}/ws", self._handle_ws),
+                web.get(prefix + "/ws/{streams:.*}", self._handle_ws),
+                web.get(f"{prefix}/stream", self._handle_stream),
+            )
         ]
 
     @property
@@ -281,10 +381,10 @@ class MarketHub:
                     batch.merge(diff)
             if diff.symbol in tickers:
                 touched.add(diff.symbol)
-        if out.trades:
+        if out.trades and not self._futures:  # futures trades live on /market: not served
             self._publish_trades(out.trades, now_ms)
         for symbol in touched:
-            self._publish_ticker(symbol)
+            self._publish_ticker(symbol, now_ms)
         self._flush()
 
     def _publish_trades(self, trades: Iterable[TradeEvent], now_ms: int) -> None:
@@ -339,7 +439,7 @@ class MarketHub:
         }
         self._emit(name, orjson.dumps(event), _micro(event, ("E", "T")))
 
-    def _publish_ticker(self, symbol: str) -> None:
+    def _publish_ticker(self, symbol: str, now_ms: int) -> None:
         snap = self._engine.snapshot(symbol, 1)
         if not snap.bids or not snap.asks:
             return
@@ -347,22 +447,26 @@ class MarketHub:
         if self._last_ticker.get(symbol) == best:
             return
         self._last_ticker[symbol] = best
-        event = {
-            "u": snap.last_update_id,
-            "s": symbol,
-            "b": best[0],
-            "B": best[1],
-            "a": best[2],
-            "A": best[3],
-        }
-        self._emit(self._tickers[symbol], orjson.dumps(event), None)
+        event: dict[str, Any]
+        if self._futures:  # protocol §7.8: futures add e, E and T
+            event = {"e": "bookTicker", "u": snap.last_update_id, "E": now_ms}
+            event["T"] = min(snap.time_ms, now_ms)
+        else:
+            event = {"u": snap.last_update_id}
+        event |= {"s": symbol, "b": best[0], "B": best[1], "a": best[2], "A": best[3]}
+        micro = _micro(event, ("E", "T")) if self._futures else None
+        self._emit(self._tickers[symbol], orjson.dumps(event), micro)
 
     # ------------------------------------------------------------------ timers
 
     async def run(self) -> None:
-        """Batch timers (100 ms, 1000 ms), partial books, delayed faults and pings; runs forever."""
+        """Batch timers (spot 100/1000 ms, futures 100/250/500 ms), partial books, delayed
+        faults and pings; runs forever."""
         loop = asyncio.get_running_loop()
         self._faults.add_listener(self._on_fault)
+        step_ms = self.venue.tick_ms
+        step = step_ms / 1000
+        intervals = sorted(self.venue.diff_intervals_ms)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
@@ -371,12 +475,12 @@ class MarketHub:
                 tick = 0
                 while True:
                     tick += 1
-                    delay = start + tick * 0.1 - loop.time()
+                    delay = start + tick * step - loop.time()
                     if delay < -1.0:  # starved for over a second: skip ahead, do not burst
-                        start = loop.time() - tick * 0.1
+                        start = loop.time() - tick * step
                         delay = 0.0
                     await asyncio.sleep(max(delay, 0.0))
-                    self.tick(slow=tick % 10 == 0)
+                    self.tick([i for i in intervals if tick * step_ms % i == 0])
                     now = loop.time()
                     if now >= next_ping:
                         next_ping = now + self.ping_interval
@@ -385,8 +489,8 @@ class MarketHub:
             self._tasks = None
             self._faults.remove_listener(self._on_fault)
 
-    def tick(self, *, slow: bool) -> None:
-        """Emit the 100 ms streams, and the 1000 ms ones too when ``slow``."""
+    def tick(self, due: Iterable[int]) -> None:
+        """Emit the streams of the intervals (ms) in ``due``; release delayed diffs."""
         now_ms = self._clock()
         pending = self._faults.pending()
         self._depth_faults = any(f.kind in DEPTH_KINDS for f in pending)
@@ -395,11 +499,9 @@ class MarketHub:
         }
         if any(f.kind in CONNECTION_KINDS for f in pending):
             self._connection_faults()
-        self._flush_depth(100, now_ms)
-        self._flush_partials(100)
-        if slow:
-            self._flush_depth(1000, now_ms)
-            self._flush_partials(1000)
+        for interval in due:
+            self._flush_depth(interval, now_ms)
+            self._flush_partials(interval, now_ms)
         self._release_delayed(now_ms)
         self._flush()
 
@@ -411,8 +513,9 @@ class MarketHub:
     def _send_diff(self, name: str, event: dict[str, Any], now_ms: int) -> None:
         """Send one diff message, through the fault plan when it has depth faults pending."""
         raw = orjson.dumps(event)
+        times = _FUTURES_TIMES if self._futures else _SPOT_TIMES
         if not self._depth_faults:
-            self._emit(name, raw, _micro(event, ("E",)))
+            self._emit(name, raw, _micro(event, times))
             return
         fault = self._faults.take_depth_fault(event["s"])
         if fault is not None:  # aimed at every subscriber of this stream
@@ -429,7 +532,7 @@ class MarketHub:
                 spared.append(conn)
             else:
                 self._diff_fault(fault, name, event, now_ms, conn)
-        self._emit(name, raw, _micro(event, ("E",)), spared)
+        self._emit(name, raw, _micro(event, times), spared)
 
     def _diff_fault(
         self, fault: Fault, name: str, event: dict[str, Any], now_ms: int, conn: _Conn | None
@@ -444,7 +547,7 @@ class MarketHub:
             bids, asks = self._faults.corrupt_levels(event["b"], event["a"])
             event = {**event, "b": bids, "a": asks}
         raw = orjson.dumps(event)
-        micro = _micro(event, ("E",))
+        micro = _micro(event, _FUTURES_TIMES if self._futures else _SPOT_TIMES)
         if fault.kind is FaultKind.DELAY_DIFF:
             self._delayed.append((now_ms + fault.delay_ms, name, raw, micro, only))
             return
@@ -460,13 +563,31 @@ class MarketHub:
         for _, name, raw, micro, only in due:
             self._emit(name, raw, micro, only)
 
-    def _flush_partials(self, interval: int) -> None:
+    def _flush_partials(self, interval: int, now_ms: int) -> None:
         for name, spec in self._partials.items():
             if spec.interval_ms != interval or not self._subs.get(name):
                 continue
             snap = self._engine.snapshot(spec.symbol, spec.levels)
-            event = {"lastUpdateId": snap.last_update_id, "bids": snap.bids, "asks": snap.asks}
-            self._emit(name, orjson.dumps(event), None)
+            if not self._futures:
+                event = {"lastUpdateId": snap.last_update_id, "bids": snap.bids, "asks": snap.asks}
+                self._emit(name, orjson.dumps(event), None)
+                continue
+            # Futures: the depthUpdate shape (protocol §2.2); pu is this stream's previous u.
+            last = snap.last_update_id
+            prev = self._partial_prev.get(name, last)
+            self._partial_prev[name] = last
+            event = {
+                "e": "depthUpdate",
+                "E": now_ms,
+                "T": min(snap.time_ms, now_ms),
+                "s": spec.symbol,
+                "U": prev + 1 if last > prev else last,
+                "u": last,
+                "pu": prev,
+                "b": snap.bids,
+                "a": snap.asks,
+            }
+            self._emit(name, orjson.dumps(event), _micro(event, _FUTURES_TIMES))
 
     def _ping_all(self, now: float) -> None:
         payload = frame(str(int(now * 1000)).encode(), OP_PING)
@@ -650,11 +771,13 @@ class MarketHub:
         if spec.symbol not in self._engine.symbols:
             return  # Binance accepts unknown symbols and never sends anything for them
         if spec.kind == "depth":
-            batch = _Batch(spec.name, spec.symbol, spec.interval_ms)
+            batch = _Batch(spec.name, spec.symbol, spec.interval_ms, futures=self._futures)
             self._batches[spec.name] = batch
             self._batches_by_symbol.setdefault(spec.symbol, []).append(batch)
         elif spec.kind == "partial":
             self._partials[spec.name] = spec
+            if self._futures:
+                self._partial_prev[spec.name] = self._engine.last_update_id(spec.symbol)
         elif spec.kind == "bookTicker":
             self._tickers[spec.symbol] = spec.name
             self._last_ticker.pop(spec.symbol, None)
@@ -668,7 +791,8 @@ class MarketHub:
             else:
                 del self._batches_by_symbol[batch.symbol]
         self._partials.pop(name, None)
-        spec = parse_stream(name)
+        self._partial_prev.pop(name, None)
+        spec = parse_stream(name, self.venue)
         if spec is not None and spec.kind == "bookTicker":
             self._tickers.pop(spec.symbol, None)
             self._last_ticker.pop(spec.symbol, None)
@@ -695,7 +819,8 @@ class MarketHub:
             )
         if self._closing:
             return _json_error(503, -1016, "This service is no longer available.")
-        specs = [s for s in map(parse_stream, dict.fromkeys(names)) if s is not None]
+        parsed = (parse_stream(name, self.venue) for name in dict.fromkeys(names))
+        specs = [s for s in parsed if s is not None]
         if len(specs) > MAX_STREAMS:
             return _json_error(400, -1101, f"Too many streams; at most {MAX_STREAMS}.")
         ws = web.WebSocketResponse(
@@ -742,7 +867,11 @@ class MarketHub:
             now = loop.time()
             if not self._count_incoming(conn, now):
                 self.stats.rate_limit_disconnects += 1
-                log.info("market stream %s: over 5 messages/s, disconnecting", conn.peer)
+                log.info(
+                    "market stream %s: over %d messages/s, disconnecting",
+                    conn.peer,
+                    self._max_incoming,
+                )
                 conn.closed = True
                 await ws.close(code=1008, message=b"Too many requests")
                 return
@@ -754,14 +883,14 @@ class MarketHub:
                 conn.last_pong = now
             self._flush()
 
-    @staticmethod
-    def _count_incoming(conn: _Conn, now: float) -> bool:
-        """Whether this frame keeps the connection within 5 frames per rolling second."""
+    def _count_incoming(self, conn: _Conn, now: float) -> bool:
+        """Whether this frame keeps the connection within the venue's frames per rolling second
+        (5 on spot, 10 on futures)."""
         window = conn.incoming
         window.append(now)
         while now - window[0] >= 1.0:
             window.popleft()
-        return len(window) <= MAX_INCOMING_PER_SECOND
+        return len(window) <= self._max_incoming
 
     # ------------------------------------------------------------------ control messages
 
@@ -793,7 +922,8 @@ class MarketHub:
             )
             self._reply(conn, {"code": 2, "msg": msg})
             return
-        if "id" not in req or not _valid_id(req["id"]):
+        valid = _valid_futures_id if self._futures else _valid_id
+        if "id" not in req or not valid(req["id"]):
             msg = "Invalid request: request ID must be an unsigned integer"
             self._reply(conn, {"code": 2, "msg": msg})
             return
@@ -819,7 +949,7 @@ class MarketHub:
     def _sub_request(self, conn: _Conn, rid: object, method: str, params: list[Any]) -> None:
         specs: list[StreamSpec] = []
         for name in params:
-            spec = parse_stream(name) if isinstance(name, str) else None
+            spec = parse_stream(name, self.venue) if isinstance(name, str) else None
             if spec is None:
                 err = {"code": 2, "msg": "Invalid request: invalid stream"}
                 self._reply(conn, {"error": err, "id": rid})
@@ -877,6 +1007,11 @@ def _valid_id(rid: object) -> bool:
     if isinstance(rid, int):
         return _INT64[0] <= rid <= _INT64[1]
     return isinstance(rid, str) and _ID_STR.match(rid) is not None
+
+
+def _valid_futures_id(rid: object) -> bool:
+    """Futures control messages still need an unsigned integer ``id`` (protocol §7.8)."""
+    return isinstance(rid, int) and not isinstance(rid, bool) and 0 <= rid <= _UINT64_MAX
 
 
 def _column_after(text: str, key: str) -> int:
