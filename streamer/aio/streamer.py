@@ -36,6 +36,8 @@ from streamer.config import Endpoints
 from streamer.errors import (
     BookNotReady,
     ConfigurationError,
+    IPBanned,
+    RateLimited,
     StreamerClosed,
     StreamerError,
     UnknownSymbol,
@@ -65,6 +67,9 @@ Message = DepthDiff | OtherEvent | Malformed
 
 # One budget per REST host and one connection budget per stream host, shared by every Streamer
 # of the process: Binance counts weight and connection attempts per IP (protocol §5.1, §1.3).
+#: The longest Retry-After that subscribe() waits out (longer: it raises RateLimited/IPBanned).
+MAX_LOOKUP_WAIT = 30.0
+
 _WEIGHT_BUDGETS: dict[tuple[str, str], WeightBudget] = {}
 _CONNECTION_BUDGETS: dict[str, ConnectionBudget] = {}
 
@@ -274,6 +279,7 @@ class Streamer:
                         self._shard_objs[index] = shard
                     else:
                         await self._shard_objs[index].add(group)
+
                 except BaseException:
                     for symbol in group:
                         self._shards.remove(symbol)
@@ -426,6 +432,7 @@ class Streamer:
                 continue
             if isinstance(event, Synced):
                 self._synced(sync)
+
             elif isinstance(event, AuditPassed | AuditInconclusive | DriftDetected):
                 self._plan_audit(event.symbol)
             self._emit(event)
@@ -537,7 +544,18 @@ class Streamer:
             await asyncio.sleep(0.2)
             recorder.flush()
 
-    # -- symbol validation ----------------------------------------------------------------------
+    # -- symbol validation ---------------------------------------------------------------------
+
+    async def _lookup(self, symbols: list[str]) -> set[str]:
+        """exchangeInfo for ``symbols``; a short 429/418 is waited out (every request waits
+        for it anyway), a long ban is raised."""
+        assert self._rest is not None
+        while True:
+            try:
+                return await self._rest.exchange_symbols(symbols)
+            except (RateLimited, IPBanned) as exc:
+                if exc.retry_after is None or exc.retry_after > MAX_LOOKUP_WAIT:
+                    raise
 
     async def _validate(self, symbols: list[str]) -> None:
         unknown = [s for s in symbols if s not in self._known]
@@ -545,7 +563,7 @@ class Streamer:
             return
         assert self._rest is not None
         try:
-            listed = await self._rest.exchange_symbols(unknown)
+            listed = await self._lookup(unknown)
         except UnknownSymbol as exc:
             raise UnknownSymbol(
                 f"{', '.join(unknown)}: not all are listed on {self.endpoints.rest} ({exc})",

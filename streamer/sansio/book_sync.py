@@ -7,11 +7,14 @@ first diff             buffer it and ask for a snapshot (§2.1 steps 1-3, §2.2 
 buffering              diffs are buffered (bounded: overflow resets with BUFFER_OVERFLOW); the
                        buffer must itself be continuous, else it restarts from the new diff (GAP)
 stale snapshot         spot: ``L + 1 < first buffered U`` (it cannot be bridged; §2.1 step 4);
-                       futures: ``L < first buffered U``. Ask again, keep the buffer
+                       futures: ``L < first buffered U`` and ``L != its pu``. Ask again, keep
+                       the buffer
 apply snapshot         drop buffered diffs with spot ``u <= L`` / futures ``u < L`` (§2.1 step 5,
                        §2.2 step 4); load the book at ``L``; replay the rest by the rules below
 spot continuity        ``u <= local`` is stale: drop. ``U > local + 1`` is a gap: reset (§2.1)
-futures first event    must have ``U <= L <= u`` (§2.2 step 5), else reset
+futures first event    must have ``U <= L <= u`` (§2.2 step 5), or ``pu == L``: it follows the
+                       snapshot directly (the event ending at L came before we subscribed); else
+                       reset
 futures continuity     ``pu == local``: apply. ``u <= local``: duplicate, drop. Otherwise: reset
 crossed book           best bid >= best ask after a diff: reset (defensive, not in the docs)
 drift audit            a snapshot requested for audit is compared, not loaded (design §4.2)
@@ -317,11 +320,11 @@ class BookSync:
         self._next_token += 1
         return token
 
-    def _request_sync(self) -> None:
+    def _request_sync(self) -> SnapshotRequest:
         self._sync_token = self._take_token()
-        self._events.append(
-            SnapshotRequest(self.symbol, self._sync_token, self.snapshot_limit, "sync")
-        )
+        request = SnapshotRequest(self.symbol, self._sync_token, self.snapshot_limit, "sync")
+        self._events.append(request)
+        return request
 
     def _clear(self) -> None:
         self.book.clear()
@@ -385,7 +388,8 @@ class BookSync:
         buffer = self._buffer
         if buffer:
             first = buffer[0].first_id
-            if (last < first) if self._futures else (last + 1 < first):
+            head = buffer[0]
+            if (last < first and last != head.prev_last_id) if self._futures else last + 1 < first:
                 self.counters.stale_snapshots += 1
                 self._move(Trigger.STALE_SNAPSHOT)
                 self._request_sync()
@@ -413,7 +417,7 @@ class BookSync:
             if diff.last_id < local:
                 self.counters.dropped += 1
                 return Outcome.DROPPED
-            if diff.first_id > local:
+            if diff.first_id > local and diff.prev_last_id != local:
                 self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
                 return Outcome.RESET
         elif self._futures:

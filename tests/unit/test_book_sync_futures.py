@@ -29,14 +29,24 @@ def test_diff_ending_before_l_is_dropped_and_u_equal_l_applies() -> None:
     assert sync.counters.dropped == 1
 
 
-def test_first_event_must_contain_l() -> None:
-    """With an empty buffer after the snapshot, a first diff with U > L is a gap."""
+def test_first_event_must_contain_l_or_follow_it() -> None:
+    """With an empty buffer after the snapshot, a first diff with U > L is a gap unless its
+    pu is L (it follows the snapshot directly)."""
     sync, token = started(diff(990, 995, pu=980), Venue.USDM)
     sync.receive_snapshot(snap(L), token)
     assert sync.synced
     sync.events()
-    assert sync.receive_diff(diff(L + 1, L + 5, pu=L)) is Outcome.RESET
+    assert sync.receive_diff(diff(L + 2, L + 5, pu=L - 1)) is Outcome.RESET
     assert [e.reason for e in sync.events() if isinstance(e, Reset)] == [ResetReason.GAP]
+
+
+def test_first_event_right_after_the_snapshot_applies() -> None:
+    """pu == L proves the buffered diff continues a snapshot taken between two events: it is
+    neither stale nor a gap, and applies."""
+    sync, token = started(diff(L + 3, L + 5, bids=[("1.0", "7")], pu=L), Venue.USDM)
+    sync.receive_snapshot(snap(L, bids=[("1.0", "8")]), token)
+    assert sync.synced and sync.counters.stale_snapshots == 0
+    assert sync.last_update_id == L + 5 and book_of(sync)[0] == {"1.0": "7"}
 
 
 def test_pu_continuity_applies_and_mismatch_resets() -> None:
