@@ -98,17 +98,30 @@ class RestClient:
         """Seconds until ``weight`` fits in ``share`` of this minute's budget (0: now)."""
         return self.budget.delay(weight, self._clock(), self._wall(), share=share)
 
+    def spend(self, weight: int) -> None:
+        """Count ``weight`` as used now (before the request is sent, so that nobody else
+        takes the same room)."""
+        self.budget.spend(weight, self._clock(), self._wall())
+
     async def wait_for_budget(self, weight: int, share: float = 1.0) -> None:
         """Return once ``weight`` fits in ``share`` of this minute's budget, then count it."""
         await wait_until(partial(self.budget_delay, weight, share))
-        self.budget.spend(weight, self._clock(), self._wall())
+        self.spend(weight)
 
     async def get(
-        self, path: str, params: Mapping[str, str], *, weight: int, share: float = 1.0
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        weight: int,
+        share: float = 1.0,
+        paid: bool = False,
     ) -> RestResponse:
         """``GET path?params``; raises :class:`ExchangeError` (and subclasses) on an error
-        answer, :class:`TransportError` when no answer came."""
-        await self.wait_for_budget(weight, share)
+        answer, :class:`TransportError` when no answer came. ``paid``: the caller already
+        waited for and spent the weight (a scheduler that orders its requests)."""
+        if not paid:
+            await self.wait_for_budget(weight, share)
         url = self.endpoints.rest + path
         try:
             async with self.session.get(

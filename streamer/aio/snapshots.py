@@ -82,6 +82,7 @@ class SnapshotScheduler:
         self._clock = clock
         self._wall = wall
         self._heap: list[_Job] = []
+        self._taken: _Job | None = None
         self._queued: dict[tuple[str, str], _Job] = {}
         self._seq = 0
         self._wake = asyncio.Event()
@@ -108,7 +109,9 @@ class SnapshotScheduler:
 
     @property
     def queued(self) -> int:
-        return sum(1 for job in self._heap if not job.done)
+        """Requests waiting: in the queue, or taken and waiting for room in the budget."""
+        waiting = self._taken is not None and not self._taken.done
+        return sum(1 for job in self._heap if not job.done) + waiting
 
     def forget(self, symbol: str) -> None:
         """Drop the queued requests and backoff of an unsubscribed symbol."""
@@ -123,7 +126,7 @@ class SnapshotScheduler:
 
     async def run(self) -> None:
         while True:
-            job = await self._next_ready()
+            job = self._taken = await self._next_ready()
             request = job.request
             weight = depth_weight(self.venue, request.limit)
             # Wait for room in the budget *before* taking the job, so that priority holds.
@@ -135,6 +138,12 @@ class SnapshotScheduler:
                 self.skipped += 1
                 continue
             await self._slots.acquire()
+            if self.rest.budget_delay(weight, self.share) > 0:
+                # someone else took the room while we waited for a slot: queue it again
+                self._slots.release()
+                self.submit(request)
+                continue
+            self.rest.spend(weight)  # now, so that the next job sees this one's weight
             self.sent += 1
             self.weight_spent += weight
             self._spawn(self._fetch(request, weight))
@@ -169,7 +178,7 @@ class SnapshotScheduler:
         params = {"symbol": request.symbol, "limit": str(request.limit)}
         try:
             response = await self.rest.get(
-                self.rest.endpoints.depth_path, params, weight=weight, share=self.share
+                self.rest.endpoints.depth_path, params, weight=weight, paid=True
             )
         except (RateLimited, IPBanned) as exc:
             # The budget now blocks every request until Retry-After; no per-symbol penalty.

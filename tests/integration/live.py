@@ -71,6 +71,6 @@ async def equal_to_truth(s: Streamer, ex: FakeExchange, *symbols: str) -> None:
                 if view.synced and view.last_update_id >= target:
                     break
         view = s.view(symbol)
-        assert view.last_update_id == target, symbol
+        assert view.last_update_id == target, (symbol, view.last_update_id, target)
         assert exact(view.bids(10**6)) == exact(truth["bids"]), symbol
         assert exact(view.asks(10**6)) == exact(truth["asks"]), symbol

@@ -18,6 +18,7 @@ from streamer import (
     ConnectionRotated,
     DriftDetected,
     Endpoints,
+    Malformed,
     Reset,
     ResetReason,
     SnapshotError,
@@ -128,6 +129,59 @@ async def test_corrupted_level_is_caught_by_a_scheduled_audit(ex: FakeExchange) 
         await synced(s, "BTCUSDT")  # the market must run: a book resyncs from its next diff
         await equal_to_truth(s, ex, *SYMBOLS)
         assert {r.symbol for r in resets(log)} == {"BTCUSDT"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,  # the JSON cut in half
+        '{"e":"depthUpdate","E":1,"s":"ETHBTC","U":"x","u":2,"b":[],"a":[]}',
+        '{"e":"depthUpdate","E":1,"s":"ETHBTC","U":{U},"u":{u},"b":[["-1","2"]],"a":[]}',
+        '{"e":"depthUpdate","E":1,"s":"ETHBTC","U":{U},"u":{u},"b":[],"a":[["1e5","2"]]}',
+        '"' + "x" * (2 << 20) + '"',  # a 2 MiB frame
+    ],
+    ids=["truncated", "bad-U", "negative", "exponent", "huge"],
+)
+async def test_malformed_frame_is_counted_and_skipped(
+    ex: FakeExchange, payload: str | None
+) -> None:
+    """A malformed frame is counted and reported, the reader lives on, no book is corrupted:
+    the diff it replaced shows up as a gap and that symbol alone resyncs to the truth."""
+    async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        ex.faults.malformed_diff("ETHBTC", payload=payload)
+        bad = await log.wait(Malformed)
+        assert bad.reason and len(bad.excerpt) <= 121
+        assert s.stats()["malformed"] == 1
+        reset = await log.wait(Reset)  # the next ETHBTC diff reveals the skipped one
+        assert (reset.symbol, reset.reason) == ("ETHBTC", ResetReason.GAP)
+        await synced(s, *SYMBOLS)
+        await equal_to_truth(s, ex, *SYMBOLS)
+        assert {r.symbol for r in resets(log)} == {"ETHBTC"}
+        assert s.stats()["reconnects"] == 0
+
+
+async def test_reconnect_of_many_symbols_resyncs_inside_the_budget() -> None:
+    """A dropped connection carrying many symbols never storms REST: resyncs are paced by the
+    weight budget (the exchange never answers 429) and every book comes back exact."""
+    symbols = ["BTCUSDT", "ETHUSDT", "ETHBTC", "BNBUSDT", "LTCUSDT", "XRPUSDT", "ADAUSDT"]
+    # 200 weight per minute, half of it for snapshots: exchangeInfo (20) and two rounds of
+    # seven 100-level snapshots (5 each, covering the 40-level books) fit; 429 past 200.
+    async with (
+        FakeExchange(symbols=symbols, seed=3, rate=400, weight_limit=200, levels=40) as ex,
+        Streamer(ex.endpoints, audit_interval=None, snapshot_limit=100, weight_share=0.5) as s,
+    ):
+        s._rest.budget.limit = 200  # type: ignore[union-attr]  # as exchangeInfo would say
+        log = EventLog(s.events())
+        await s.subscribe(*symbols)
+        await synced(s, *symbols)
+        ex.faults.disconnect()
+        await log.wait(ConnectionOpened, lambda e: e.reconnect)
+        await synced(s, *symbols)
+        await equal_to_truth(s, ex, *symbols)
+        assert not log.of(SnapshotError)  # no 429, no 418
+        assert s.stats()["snapshot_weight"] <= 2 * 7 * 5
 
 
 async def test_disconnect_reconnects_and_books_stay_exact(ex: FakeExchange) -> None:

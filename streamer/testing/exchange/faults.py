@@ -37,6 +37,10 @@ stale_snapshot              REST /depth, WS-API   the snapshot served is the ``b
 drop_diff                   market hub            the next diff message of the symbol is not sent
 duplicate_diff              market hub            it is sent twice
 delay_diff                  market hub            it is sent ``delay_ms`` late (later diffs first)
+malformed_diff              market hub            the next diff message is sent broken: the
+                                                  fault's ``payload`` text in its place (with
+                                                  ``{U}``, ``{u}``, ``{pu}`` replaced by the
+                                                  diff's ids), or its JSON cut in half
 corrupt_level               market hub            one level is sent with a wrong quantity
                                                   (:meth:`FaultPlan.corrupt_levels`); the true
                                                   book is unchanged: drift
@@ -82,6 +86,7 @@ class FaultKind(StrEnum):
     DUPLICATE_DIFF = "duplicate_diff"
     DELAY_DIFF = "delay_diff"
     CORRUPT_LEVEL = "corrupt_level"
+    MALFORMED_DIFF = "malformed_diff"
     DISCONNECT = "disconnect"
     SERVER_SHUTDOWN = "server_shutdown"
     USER_STREAM_SILENT = "user_stream_silent"
@@ -104,6 +109,7 @@ DEPTH_KINDS = frozenset(
         FaultKind.DUPLICATE_DIFF,
         FaultKind.DELAY_DIFF,
         FaultKind.CORRUPT_LEVEL,
+        FaultKind.MALFORMED_DIFF,
     }
 )
 CONNECTION_KINDS = frozenset({FaultKind.DISCONNECT, FaultKind.SERVER_SHUTDOWN})
@@ -133,6 +139,7 @@ _JSON_NAMES = {
     "delayMs": "delay_ms",
     "drop": "drop",
     "behind": "behind",
+    "payload": "payload",
 }
 
 
@@ -152,6 +159,7 @@ class Fault:
     delay_ms: int = 0  # delay_diff, order_timeout, user_events_after_response, server_shutdown
     drop: bool = False  # order_timeout: drop the connection instead of answering
     behind: int = 1  # stale_snapshot: how many recorded books back
+    payload: str | None = None  # malformed_diff: the text sent in place of the diff
     id: int = 0  # assigned by the plan
 
     def __post_init__(self) -> None:
@@ -373,6 +381,25 @@ class FaultPlan:
         """Send one level of the next diff message with a wrong quantity (drift)."""
         return self.add(
             Fault(FaultKind.CORRUPT_LEVEL, count=count, symbol=symbol, connection=connection)
+        )
+
+    def malformed_diff(
+        self,
+        symbol: str | None = None,
+        *,
+        payload: str | None = None,
+        count: int = 1,
+        connection: int | None = None,
+    ) -> Fault:
+        """Send the next ``count`` diff messages broken (``payload`` instead, or cut in half)."""
+        return self.add(
+            Fault(
+                FaultKind.MALFORMED_DIFF,
+                count=count,
+                symbol=symbol,
+                connection=connection,
+                payload=payload,
+            )
         )
 
     def disconnect(

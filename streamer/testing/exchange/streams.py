@@ -548,6 +548,16 @@ class MarketHub:
             event = {**event, "b": bids, "a": asks}
         raw = orjson.dumps(event)
         micro = _micro(event, _FUTURES_TIMES if self._futures else _SPOT_TIMES)
+        if fault.kind is FaultKind.MALFORMED_DIFF:
+            broken = raw[: len(raw) // 2]
+            if fault.payload is not None:  # {U} {u} {pu}: the real diff's ids
+                ids = {"{U}": event["U"], "{u}": event["u"], "{pu}": event.get("pu")}
+                text = fault.payload
+                for key, value in ids.items():
+                    text = text.replace(key, str(value))
+                broken = text.encode()
+            self._emit(name, broken, None, only)
+            return
         if fault.kind is FaultKind.DELAY_DIFF:
             self._delayed.append((now_ms + fault.delay_ms, name, raw, micro, only))
             return
