@@ -261,6 +261,19 @@ def _excerpt(data: bytes) -> str:
 # -- messages -----------------------------------------------------------------------------------
 
 
+_BOTH: dict[tuple[int, int], struct.Struct] = {}
+
+
+def _both_groups(bids: int, asks: int) -> struct.Struct:
+    """A struct reading both level groups of a diff at once, skipping the asks' group header."""
+    s = _BOTH.get((bids, asks))
+    if s is None:
+        s = struct.Struct(f"<{2 * bids}q4x{2 * asks}q")
+        if len(_BOTH) < 4096:  # bounded cache: real diffs have few distinct shapes
+            _BOTH[(bids, asks)] = s
+    return s
+
+
 def _diff_parts(
     data: bytes, size: int
 ) -> tuple[int, int, int, int, int, tuple[int, ...], tuple[int, ...], str]:
@@ -275,7 +288,22 @@ def _diff_parts(
         raise _Bad(f"root blockLength {block} < {_DIFF_ROOT_SIZE}")
     if first > last or first < 0:
         raise _Bad("bad U/u")
-    bids, pos = _group16(data, 8 + block, size)
+    pos = 8 + block
+    if pos + 4 <= size:
+        # Fast path, entries of the known size: both groups in one unpack. Anything unusual
+        # falls through to the general path, which also names what is wrong.
+        entry, nb = _GROUP16.unpack_from(data, pos)
+        at = pos + 4 + _LEVEL_SIZE * nb
+        if entry == _LEVEL_SIZE and at + 4 <= size:
+            entry, na = _GROUP16.unpack_from(data, at)
+            end = at + 4 + _LEVEL_SIZE * na
+            if entry == _LEVEL_SIZE and end < size:
+                flat = _both_groups(nb, na).unpack_from(data, pos + 4)
+                _check_levels(flat)
+                split = 2 * nb
+                symbol = _symbol(data, end, size)
+                return when, first, last, pexp, qexp, flat[:split], flat[split:], symbol
+    bids, pos = _group16(data, pos, size)
     asks, pos = _group16(data, pos, size)
     _check_levels(bids + asks)
     return when, first, last, pexp, qexp, bids, asks, _symbol(data, pos, size)
@@ -286,11 +314,13 @@ def _pairs(flat: tuple[int, ...]) -> Pairs:
     return list(zip(it, it, strict=True))
 
 
-#: Spellings already made, per exponent: prices repeat all the time (a level is changed many
-#: times), so most levels cost one dict lookup instead of an int-to-string conversion, which
-#: dominates decoding otherwise. Bounded: cleared when it grows past _CACHE_MAX entries. Pure
-#: memoisation of a pure function; results never depend on it.
-_CACHES: Final[dict[int, dict[int, str]]] = {e: {} for e in range(-128, 128)}
+#: Price spellings already made, per exponent: a price level is changed many times, so most
+#: prices cost one dict lookup instead of an int-to-string conversion, which dominates decoding
+#: otherwise. Quantities rarely repeat (caching them measured slower: misses, and they evict the
+#: prices), except zero, which has its own constant. Bounded: a cache is cleared past
+#: _CACHE_MAX entries. Pure memoisation of a pure function; results never depend on it.
+_PRICES: Final[dict[int, dict[int, str]]] = {e: {} for e in range(-128, 128)}
+_ZEROS: Final = {e: _FORMATTERS[e](0) for e in range(-128, 128)}
 _CACHE_MAX: Final = 1 << 16
 
 
@@ -302,18 +332,32 @@ def _spell(cache: dict[int, str], value: int, exponent: int) -> str:
 
 
 def _string_levels(flat: tuple[int, ...], pexp: int, qexp: int) -> list[list[str]]:
-    prices = _CACHES[pexp]
-    qtys = _CACHES[qexp]
+    prices = _PRICES[pexp]
+    zero = _ZEROS[qexp]
     out = []
     it = iter(flat)
+    if qexp >= 0:
+        spell_qty = _FORMATTERS[qexp]
+        for p, q in zip(it, it, strict=True):
+            price = prices.get(p)
+            if price is None:
+                price = _spell(prices, p, pexp)
+            out.append([price, spell_qty(q) if q else zero])
+        return out
+    # _make_formatter's fraction(), inlined: a call per quantity is a tenth of the cost here.
+    places = -qexp
+    pad = "0" * (places + 1)
     for p, q in zip(it, it, strict=True):
         price = prices.get(p)
         if price is None:
             price = _spell(prices, p, pexp)
-        qty = qtys.get(q)
-        if qty is None:
-            qty = _spell(qtys, q, qexp)
-        out.append([price, qty])
+        if q:
+            digits = str(q)
+            if len(digits) <= places:
+                digits = (pad + digits)[-places - 1 :]
+            out.append([price, f"{digits[:-places]}.{digits[-places:]}"])
+        else:
+            out.append([price, zero])
     return out
 
 
