@@ -262,6 +262,80 @@ def captures_rate(repeat: int) -> tuple[float, int]:
     return timed(once, repeat), frames
 
 
+def sbe_frames(frames: list[bytes]) -> list[bytes]:
+    """The SBE DepthDiffStreamEvent of each combined-stream JSON diff frame: the same changes."""
+    from streamer.testing.exchange.sbe import encode_depth_diff
+
+    out = []
+    for frame in frames:
+        d = orjson.loads(frame)["data"]
+        out.append(encode_depth_diff(d["s"], d["U"], d["u"], d["E"], d["b"], d["a"]))
+    return out
+
+
+def run_streamer_sbe(snapshot: bytes, frames: list[bytes]) -> int:
+    """decode + sync + apply + best bid/ask read, from SBE frames (the snapshot is REST JSON)."""
+    books = DepthBooks(symbols=["BTCUSDT"])
+    books.receive_sbe(frames[0])
+    sync = books.books["BTCUSDT"]
+    books.receive_snapshot("BTCUSDT", snapshot, sync.pending_token)
+    bids, asks = sync.book.bids, sync.book.asks
+    receive = books.receive_sbe
+    for frame in frames[1:]:
+        receive(frame)
+        bids.best()
+        asks.best()
+    assert sync.synced and sync.counters.resets == 0, "benchmark stream must stay in sync"
+    return len(frames) - 1
+
+
+def run_sbe_decode(_: bytes, frames: list[bytes]) -> int:
+    from streamer.sansio.sbe import decode_sbe
+
+    for frame in frames:
+        decode_sbe(frame)
+    return len(frames)
+
+
+def run_sbe_decode_ints(_: bytes, frames: list[bytes]) -> int:
+    from streamer.sansio.sbe import decode_depth_diff_ints
+
+    for frame in frames:
+        decode_depth_diff_ints(frame)
+    return len(frames)
+
+
+def sbe_rows(repeat: int, messages: int, levels: int = 20) -> dict[str, Any]:
+    """SBE next to JSON on the very same book changes (generated 20-level diffs), one run."""
+    snapshot, json_frames = generate(levels, messages)
+    frames = sbe_frames(json_frames)
+    row: dict[str, Any] = {
+        "levels": levels,
+        "bytes_per_msg_sbe": round(statistics.mean(map(len, frames))),
+        "bytes_per_msg_json": round(statistics.mean(map(len, json_frames))),
+    }
+    runs: dict[str, tuple[Callable[[bytes, list[bytes]], int], list[bytes]]] = {
+        "streamer_sbe": (run_streamer_sbe, frames),
+        "streamer_json": (run_streamer, json_frames),
+        "sbe_decode_only": (run_sbe_decode, frames),
+        "sbe_decode_ints_only": (run_sbe_decode_ints, frames),
+        "orjson_loads_same_json": (run_orjson, json_frames),
+    }
+    for name, (fn, data) in runs.items():
+        row[name] = round(timed(lambda f=fn, d=data: f(snapshot, d), repeat))
+    return row
+
+
+def print_sbe(row: dict[str, Any]) -> None:
+    print(
+        f"SBE, {row['levels']} levels/msg ({row['bytes_per_msg_sbe']} bytes vs "
+        f"{row['bytes_per_msg_json']} as JSON), msgs/s:"
+    )
+    for name in ("streamer_sbe", "streamer_json", "sbe_decode_only", "sbe_decode_ints_only"):
+        print(f"  {name:>24}: {row[name]:>10,}")
+    print(f"  {'orjson_loads_same_json':>24}: {row['orjson_loads_same_json']:>10,}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -301,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         row["top10_both_sides_us"] = round(top10_latency_us(snapshot, diffs), 2)
         generated[f"{levels}_levels"] = row
     result["generated"] = generated
+    result["sbe"] = sbe_rows(args.repeat, args.messages)
 
     if args.json:
         print(orjson.dumps(result).decode())
@@ -317,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{key.split('_')[0]:>10} | " + " | ".join(cells)
         print(line + f" | {row['top10_both_sides_us']}")
     print("msgs/s; (Nx) = streamer's rate divided by that column's")
+    print_sbe(result["sbe"])
     return 0
 
 

@@ -6,10 +6,12 @@ other kinds (bookTicker, trades, ...) are counted and skipped. Each symbol resyn
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from streamer.sansio.book_sync import BookSync, Outcome, SyncEvent
+from streamer.sansio.book_sync import BookSync, Outcome, SyncEvent, SyncState
+from streamer.sansio.sbe import decode_sbe
 from streamer.sansio.wire import (
     DEFAULT_MAX_FRAME,
     DepthDiff,
@@ -60,6 +62,7 @@ class DepthBooks:
         #: The message decoded from the latest frame: lets the I/O layer act on control replies
         #: and ``serverShutdown`` (and read the diff it just fed) without decoding twice.
         self.last: DepthDiff | OtherEvent | Malformed | None = None
+        self._sbe_exponents: dict[str, bytes] = {}  # symbol -> its SBE diffs' two exponent bytes
 
     def add(self, symbol: str) -> BookSync:
         symbol = symbol.upper()
@@ -98,6 +101,46 @@ class DepthBooks:
                 counters.malformed += 1
                 reason = f"{msg.symbol} depthUpdate with a bad price level"
                 self._malformed.append(Malformed(stream, reason, excerpt(data)))
+            return outcome
+        if type(msg) is Malformed:
+            counters.malformed += 1
+            self._malformed.append(msg)
+        else:
+            counters.other += 1
+        return None
+
+    def receive_sbe(self, data: bytes, stream: str = "") -> Outcome | None:
+        """Feed one binary SBE frame (protocol §7.6); like :meth:`receive_frame` for JSON.
+
+        Diffs go to the same sync machines as JSON diffs. When a symbol's price or quantity
+        exponent changes, the book held at the old exponents is reset and resyncs from this
+        diff (a clean per-symbol resync, ``Reset`` with reason ``requested``): an integer book
+        must never mix two scales, and nothing half-applies.
+        """
+        counters = self.counters
+        counters.frames += 1
+        msg = decode_sbe(data, stream, max_size=self.max_frame)
+        if type(msg) is DepthDiff:
+            sync = self.books.get(msg.symbol)
+            if sync is None:
+                if not self._auto:
+                    counters.unsubscribed += 1
+                    return None
+                sync = self.add(msg.symbol)
+            # A well-formed DepthDiffStreamEvent has its two int8 exponents at fixed offsets
+            # (header 8 + root offsets 24, 25; newer schemas only append fields).
+            exponents = data[32:34]
+            known = self._sbe_exponents.get(msg.symbol)
+            if known != exponents:
+                self._sbe_exponents[msg.symbol] = exponents
+                if known is not None and sync.state is not SyncState.WAITING:
+                    old, new = struct.unpack("<bb", known), struct.unpack("<bb", exponents)
+                    sync.reset(f"SBE exponents (price, qty) changed from {old} to {new}")
+            outcome = sync.receive_diff(msg)
+            if outcome is Outcome.MALFORMED:
+                counters.malformed += 1
+                reason = f"{msg.symbol} DepthDiffStreamEvent with a bad price level"
+                self._malformed.append(Malformed(stream, reason, data[:60].hex()))
             return outcome
         if type(msg) is Malformed:
             counters.malformed += 1

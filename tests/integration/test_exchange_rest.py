@@ -840,8 +840,12 @@ async def test_cli_json_line_and_sigint(session: aiohttp.ClientSession) -> None:
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         info = json.loads(line)
-        assert set(info) == {"venue", "rest", "ws", "ws_api", "api_key", "api_secret"}
+        assert set(info) == {
+            "venue", "rest", "ws", "ws_api", "sbe", "api_key", "api_secret",
+            "ed25519_api_key", "ed25519_private_key",
+        }  # fmt: skip
         assert info["venue"] == "spot"
+        assert info["sbe"].startswith("ws://127.0.0.1:") and info["sbe"] != info["ws"]
         assert info["ws_api"] == info["ws"] + "/ws-api/v3"
         async with session.get(info["rest"] + "/api/v3/exchangeInfo") as r:
             body = await r.json()

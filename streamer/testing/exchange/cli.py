@@ -4,7 +4,13 @@ Prints the base URLs and a funded demo API key and secret, then serves until Ctr
 With ``--json`` the first line of output is exactly one JSON object::
 
     {"venue": "spot", "rest": "http://127.0.0.1:P", "ws": "ws://127.0.0.1:P",
-     "ws_api": "ws://127.0.0.1:P/ws-api/v3", "api_key": "...", "api_secret": "..."}
+     "ws_api": "ws://127.0.0.1:P/ws-api/v3", "sbe": "ws://127.0.0.1:Q", "api_key": "...",
+     "api_secret": "...", "ed25519_api_key": "...",
+     "ed25519_private_key": "-----BEGIN PRIVATE KEY-----..."}
+
+``sbe`` is the base URL of the SBE market streams (their own port, as Binance serves them from
+their own host; spot only, null on a futures venue); they need an Ed25519 API key, hence the
+second demo account's key and its private key (PEM), which also logs in to the WebSocket API.
 
 ``--venue usdm`` (or ``coinm``) serves futures market data instead (``venues.py``): ``ws`` is
 then the venue's stream base (``ws://127.0.0.1:P/public`` on USD-M, as ``Endpoints.local``
@@ -15,6 +21,7 @@ With ``--firehose`` the market streams of ``--symbols`` (and their REST depth sn
 pre-generated 20-level diffs sent as fast as the socket drains (or ``--firehose-rate`` messages
 per second per stream), to benchmark a client's receive path; orders still trade on the engine.
 With ``--venue usdm``/``coinm`` the firehose sends the futures shape (``pu``, skipping ids).
+The SBE port then serves the same diffs in SBE (``<sym>@depth``).
 
 The demo secret is printed on purpose: it is a throwaway key of a local fake exchange.
 """
@@ -30,6 +37,7 @@ import sys
 from collections.abc import Sequence
 
 from streamer.testing.exchange.firehose import Firehose
+from streamer.testing.exchange.sbe_streams import ed25519_key_pair
 from streamer.testing.exchange.server import DEFAULT_SYMBOLS, FakeExchange
 from streamer.testing.exchange.symbols import EngineError
 from streamer.testing.exchange.venues import VENUES
@@ -114,6 +122,9 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         async with exchange:
             keys = await exchange.create_account()
+            ed25519_private, ed25519_public = ed25519_key_pair()
+            ed25519 = await exchange.create_account(ed25519_public_key_pem=ed25519_public)
+            sbe = exchange.sbe_url if exchange.sbe_hub is not None else None
             urls = exchange.endpoints
             if args.json:
                 line = {
@@ -121,8 +132,11 @@ async def _serve(args: argparse.Namespace) -> int:
                     "rest": urls.rest,
                     "ws": urls.ws,
                     "ws_api": urls.ws_api,
+                    "sbe": sbe,
                     "api_key": keys["apiKey"],
                     "api_secret": keys["secretKey"],
+                    "ed25519_api_key": ed25519["apiKey"],
+                    "ed25519_private_key": ed25519_private,
                 }
                 sys.stdout.write(json.dumps(line) + "\n")
             else:
@@ -133,8 +147,10 @@ async def _serve(args: argparse.Namespace) -> int:
                 sys.stdout.write(
                     f"local Binance{venue} serving {', '.join(exchange.engine.symbols)}{mode}\n"
                     f"  REST     {urls.rest}\n  streams  {urls.ws}\n  WS-API   {ws_api}\n"
+                    f"  SBE      {sbe or 'none (spot only)'}\n"
                     f"  demo API key     {keys['apiKey']}\n"
                     f"  demo API secret  {keys['secretKey']}\n"
+                    f"  demo Ed25519 API key (for SBE)  {ed25519['apiKey']}\n"
                     "Ctrl-C to stop.\n"
                 )
             sys.stdout.flush()

@@ -8,9 +8,10 @@ random (``probability`` < 1, the choice of a corrupted level) draws from one ``r
 so a run is reproducible.
 
 Matching: ``symbol``, ``connection`` and ``account_id`` narrow a fault when set (``None`` matches
-anything); ``channel`` picks ``"rest"``, ``"wsapi"`` or ``"market"`` where a kind applies to
-several. ``count`` is how many times the fault fires (``None``: until cleared; for connection
-faults with no ``connection``: every connection registered when the fault was added).
+anything); ``channel`` picks ``"rest"``, ``"wsapi"``, ``"market"`` or ``"sbe"`` (the SBE market
+streams, which realise the market faults too) where a kind applies to several. ``count`` is how
+many times the fault fires (``None``: until cleared; for connection faults with no
+``connection``: every connection registered when the fault was added).
 
 =========================== ===================== ==============================================
 kind                        consumed by           effect
@@ -114,7 +115,7 @@ DEPTH_KINDS = frozenset(
 )
 CONNECTION_KINDS = frozenset({FaultKind.DISCONNECT, FaultKind.SERVER_SHUTDOWN})
 USER_KINDS = frozenset({FaultKind.USER_STREAM_SILENT, FaultKind.USER_STREAM_TERMINATED})
-CHANNELS = frozenset({"rest", "wsapi", "market"})
+CHANNELS = frozenset({"rest", "wsapi", "market", "sbe"})  # sbe: the SBE market streams
 
 # The HTTP status a kind is answered with when the fault does not say.
 DEFAULT_STATUS = {
@@ -152,7 +153,7 @@ class Fault:
     symbol: str | None = None
     connection: int | None = None
     account_id: int | None = None
-    channel: str | None = None  # "rest" | "wsapi" | "market"; None: every channel it applies to
+    channel: str | None = None  # "rest" | "wsapi" | "market" | "sbe"; None: every one it applies to
     probability: float = 1.0  # chance of firing on each match, from the plan's seeded rng
     status: int | None = None  # HTTP status for rate_limit / order_5xx / order_1007
     retry_after: int = 60  # seconds, rate_limit
@@ -521,9 +522,11 @@ class FaultPlan:
         """An order-placement fault for an order on ``symbol``, if one is due."""
         return self._take(ORDER_KINDS, channel=channel, symbol=symbol)
 
-    def take_depth_fault(self, symbol: str, connection: int | None = None) -> Fault | None:
+    def take_depth_fault(
+        self, symbol: str, connection: int | None = None, channel: str = "market"
+    ) -> Fault | None:
         """A drop/duplicate/delay/corrupt fault for the next diff message of ``symbol``."""
-        return self._take(DEPTH_KINDS, channel="market", symbol=symbol, connection=connection)
+        return self._take(DEPTH_KINDS, channel=channel, symbol=symbol, connection=connection)
 
     def take_connection_fault(self, connection: int, channel: str | None = None) -> Fault | None:
         """A disconnect or server_shutdown fault aimed at ``connection``, if one is due."""

@@ -22,6 +22,10 @@ minute. Orders and the WebSocket API stay spot-only: none of the spot paths (``/
 ``/ws-api/v3``) is served on a futures exchange. The symbols are the spot ones, with their spot
 exchangeInfo entries and filters, for COIN-M too (no ``BTCUSD_PERP``-style names). The
 ``/_fake/`` controls and every market fault work on every venue.
+SBE market streams (``sbe_streams.py``) are served on a second port of their own, as Binance
+serves them from their own host: ``ex.sbe_url`` (``ws://127.0.0.1:P``). On by default
+(``sbe=False`` turns it off); a hub without subscribers costs next to nothing. With a firehose,
+the SBE port serves the same cycles in SBE (``SbeFirehose``).
 
 Usage::
 
@@ -55,6 +59,7 @@ from streamer.testing.exchange.engine import Engine, EngineError
 from streamer.testing.exchange.faults import Fault, FaultKind, FaultPlan
 from streamer.testing.exchange.futures_rest import FuturesRest
 from streamer.testing.exchange.rest import RestApi, json_errors
+from streamer.testing.exchange.sbe_streams import MarketFanout, SbeFirehose, SbeHub
 from streamer.testing.exchange.streams import MarketHub
 from streamer.testing.exchange.symbols import load_exchange_info, symbol_infos
 from streamer.testing.exchange.venues import venue_rules
@@ -112,13 +117,16 @@ class FakeExchange:
         weight_limit: int | None = None,
         clock: Callable[[], int] = wall_ms,
         firehose: Firehose | None = None,
+        sbe: bool = True,
+        sbe_port: int = 0,
     ) -> None:
         """``venue``: ``"spot"``, ``"usdm"`` or ``"coinm"`` (futures market data, see the module
         docstring; anything else is ``ValueError``); ``rate``: simulated market actions per
         second (0: a still market); ``tick``: seconds between engine steps and drains;
         ``levels``: opening book depth per side; ``weight_limit``: request weight per IP per
         minute (default: the venue's, 6000 spot, 2400 futures); ``firehose``: serve the market
-        streams (and depth snapshots of its symbols) from it; it is closed with the exchange."""
+        streams (and depth snapshots of its symbols) from it; it is closed with the exchange;
+        ``sbe``: also serve the SBE market streams (spot only), on ``sbe_port``."""
         if rate < 0 or tick <= 0:
             raise ValueError("rate must be >= 0 and tick > 0")
         rules = venue_rules(venue)
@@ -142,8 +150,17 @@ class FakeExchange:
         self.faults = FaultPlan(seed)
         self.faults.add_listener(self._on_fault)
         self.hub = MarketHub(self.engine, self.faults, clock=clock, venue=rules)
+        sbe = sbe and venue == "spot"  # Binance serves SBE market data for spot only
+        self.sbe_hub = SbeHub(self.engine, self.faults, self.auth, clock=clock) if sbe else None
+        self.sbe_firehose = (
+            SbeFirehose(firehose, self.auth) if sbe and firehose is not None else None
+        )
+        self._sbe_requested_port = sbe_port
+        self._sbe_runner: web.AppRunner | None = None
+        self._sbe_port: int | None = None
         self.wsapi = WsApi(self.engine, self.auth, self.faults, self.weights, clock=clock)
-        self.dispatcher = Dispatcher(self.engine, self.hub, self.wsapi, self.faults.history)
+        market = self.hub if self.sbe_hub is None else MarketFanout(self.hub, self.sbe_hub)
+        self.dispatcher = Dispatcher(self.engine, market, self.wsapi, self.faults.history)
         self.wsapi.dispatcher = self.dispatcher
         self.control = Control(self.engine, self.auth, self.faults)
         self.rest = RestApi(
@@ -174,6 +191,13 @@ class FakeExchange:
     def endpoints(self) -> Endpoints:
         """REST, stream and WS-API base URLs of this exchange."""
         return Endpoints.local(f"http://{self.host}:{self.port}", venue=self.venue)
+
+    @property
+    def sbe_url(self) -> str:
+        """Base URL of the SBE market streams (``/ws``, ``/stream``), on their own port."""
+        if self._sbe_port is None:
+            raise RuntimeError("the exchange is not started or serves no SBE")
+        return f"ws://{self.host}:{self._sbe_port}"
 
     async def __aenter__(self) -> FakeExchange:
         await self.start()
@@ -213,10 +237,29 @@ class FakeExchange:
                 asyncio.create_task(self._engine_loop(), name="fake-exchange-engine"),
                 asyncio.create_task(self.hub.run(), name="fake-exchange-hub"),
             ]
+            if self.sbe_hub is not None:
+                await self._start_sbe(self.sbe_hub)
         except BaseException:
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = []
+            if self._sbe_runner is not None:
+                await self._sbe_runner.cleanup()
+                self._sbe_runner = None
             await runner.cleanup()
             self._runner = None
             raise
+
+    async def _start_sbe(self, hub: SbeHub) -> None:
+        """The SBE streams' own site (Binance serves them from their own host)."""
+        app = web.Application(middlewares=[json_errors])
+        app.add_routes(self.sbe_firehose.routes() if self.sbe_firehose else hub.routes())
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        self._sbe_runner = runner
+        await web.TCPSite(runner, self.host, self._sbe_requested_port).start()
+        self._sbe_port = int(runner.addresses[0][1])
+        self._tasks.append(asyncio.create_task(hub.run(), name="fake-exchange-sbe-hub"))
 
     async def close(self) -> None:
         """Shut every connection down and stop; re-raises a background task's failure."""
@@ -234,8 +277,12 @@ class FakeExchange:
                 await engine_task
         try:
             await self.hub.close()
+            if self.sbe_hub is not None:
+                await self.sbe_hub.close()
             if self.firehose is not None:
                 await self.firehose.close()
+            if self.sbe_firehose is not None:
+                await self.sbe_firehose.close()
             await self.wsapi.close()
         finally:
             for task in self._tasks[1:]:
@@ -244,6 +291,9 @@ class FakeExchange:
                     await task
             self._tasks = []
             try:
+                if self._sbe_runner is not None:
+                    await self._sbe_runner.cleanup()
+                    self._sbe_runner = None
                 await runner.cleanup()
             finally:
                 self._unfreeze()

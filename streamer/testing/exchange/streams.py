@@ -301,6 +301,14 @@ class _Conn:
 class MarketHub:
     """Market-stream connections fed from engine output; mount ``routes()``, run ``run()``."""
 
+    #: The stream grammar and the fault-plan channel of this hub's connections; the SBE hub
+    #: (``sbe_streams.SbeHub``) serves the same protocol with its own.
+    def parse(self, name: str) -> StreamSpec | None:
+        """The stream a name denotes on this hub's venue, or None."""
+        return parse_stream(name, self.venue)
+
+    channel = "market"
+
     def __init__(
         self,
         engine: Engine,
@@ -621,7 +629,7 @@ class MarketHub:
         for conn in list(self._conns):
             if conn.closed:
                 continue
-            fault = self._faults.take_connection_fault(conn.cid, "market")
+            fault = self._faults.take_connection_fault(conn.cid, self.channel)
             if fault is None:
                 continue
             kind = str(fault.kind)
@@ -802,7 +810,7 @@ class MarketHub:
                 del self._batches_by_symbol[batch.symbol]
         self._partials.pop(name, None)
         self._partial_prev.pop(name, None)
-        spec = parse_stream(name, self.venue)
+        spec = self.parse(name)
         if spec is not None and spec.kind == "bookTicker":
             self._tickers.pop(spec.symbol, None)
             self._last_ticker.pop(spec.symbol, None)
@@ -829,8 +837,7 @@ class MarketHub:
             )
         if self._closing:
             return _json_error(503, -1016, "This service is no longer available.")
-        parsed = (parse_stream(name, self.venue) for name in dict.fromkeys(names))
-        specs = [s for s in parsed if s is not None]
+        specs = [s for s in map(self.parse, dict.fromkeys(names)) if s is not None]
         if len(specs) > MAX_STREAMS:
             return _json_error(400, -1101, f"Too many streams; at most {MAX_STREAMS}.")
         ws = web.WebSocketResponse(
@@ -850,7 +857,7 @@ class MarketHub:
             micro=unit.upper() == "MICROSECOND",
             peer=str(request.remote),
             now=loop.time(),
-            cid=self._faults.register_connection("market"),
+            cid=self._faults.register_connection(self.channel),
         )
         self._conns[conn] = None
         self.stats.connections += 1
@@ -959,7 +966,7 @@ class MarketHub:
     def _sub_request(self, conn: _Conn, rid: object, method: str, params: list[Any]) -> None:
         specs: list[StreamSpec] = []
         for name in params:
-            spec = parse_stream(name, self.venue) if isinstance(name, str) else None
+            spec = self.parse(name) if isinstance(name, str) else None
             if spec is None:
                 err = {"code": 2, "msg": "Invalid request: invalid stream"}
                 self._reply(conn, {"error": err, "id": rid})
