@@ -105,6 +105,8 @@ class BookUpdate:
     or, when ``reloaded`` is true, the whole book as (re)loaded from a snapshot, top ``depth``
     levels. ``lag`` > 0 says the consumer fell behind: this one update stands for ``lag + 1``
     diffs, its levels merged (final quantity per price). ``view`` reads the current book.
+    ``event_time`` is the exchange's ``E`` of the (last) diff: ms, or µs with
+    ``Streamer(microseconds=True)``; 0 for a reload.
     """
 
     symbol: str
@@ -114,6 +116,7 @@ class BookUpdate:
     view: BookView
     lag: int = 0
     reloaded: bool = False
+    event_time: int = 0
 
 
 @dataclass(frozen=True, slots=True)

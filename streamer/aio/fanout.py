@@ -113,6 +113,7 @@ def merge_updates(updates: deque[BookUpdate] | list[BookUpdate]) -> BookUpdate:
         last.view,
         lag - 1,
         first.reloaded,
+        last.event_time,
     )
 
 

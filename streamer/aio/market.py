@@ -61,6 +61,7 @@ class ShardSettings:
     ws_base: str  # e.g. wss://stream.binance.com:9443 or ws://127.0.0.1:P/public
     futures: bool
     speed_ms: int | None = 100  # diff stream speed: @depth@100ms
+    microseconds: bool = False  # timeUnit=MICROSECOND: event times in µs (protocol §1.2)
     lifetime: float = 23.5 * 3600  # rotate before Binance's 24 h limit
     silence_timeout: float = 60.0  # spot pings every 20 s; futures every 3 min (§1.3, §7.8)
     ack_timeout: float = 10.0
@@ -322,6 +323,8 @@ class Shard:
         backoff = Backoff(self._rng)
         settings = self.settings
         url = f"{settings.ws_base}/stream"
+        if settings.microseconds:
+            url += "?timeUnit=MICROSECOND"
         while True:
             if self._closed:
                 raise StreamerClosed("the Streamer was closed")

@@ -74,6 +74,23 @@ def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) ->
     return ExchangeError(text, code=code, status=status)
 
 
+def _weight_limit(limits: object) -> int | None:
+    """The per-minute REQUEST_WEIGHT limit of an exchangeInfo ``rateLimits`` array."""
+    if not isinstance(limits, list):
+        return None
+    for entry in limits:
+        if (
+            isinstance(entry, dict)
+            and entry.get("rateLimitType") == "REQUEST_WEIGHT"
+            and entry.get("interval") == "MINUTE"
+            and entry.get("intervalNum") == 1
+            and isinstance(entry.get("limit"), int)
+            and entry["limit"] > 0
+        ):
+            return int(entry["limit"])
+    return None
+
+
 class RestClient:
     """GET/POST/DELETE against one venue's REST base URL, budgeted and translated."""
 
@@ -146,7 +163,8 @@ class RestClient:
 
     async def exchange_symbols(self, symbols: list[str]) -> set[str]:
         """Which of ``symbols`` the venue lists (spot asks for just those; futures venues
-        list everything in one answer)."""
+        list everything in one answer). Its ``REQUEST_WEIGHT`` rate limit, authoritative
+        (protocol §5.1), becomes the budget's limit."""
         venue = self.endpoints.venue
         if venue == "spot":
             query = {"symbols": orjson.dumps(symbols).decode()}
@@ -155,10 +173,14 @@ class RestClient:
             path = "/fapi/v1/exchangeInfo" if venue == "usdm" else "/dapi/v1/exchangeInfo"
             response = await self.get(path, {}, weight=1)
         try:
-            listed = orjson.loads(response.body)["symbols"]
-            return {entry["symbol"] for entry in listed if isinstance(entry, dict)}
+            info = orjson.loads(response.body)
+            listed = {entry["symbol"] for entry in info["symbols"] if isinstance(entry, dict)}
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise ExchangeError("exchangeInfo answer without a symbols list") from exc
+        limit = _weight_limit(info.get("rateLimits"))
+        if limit is not None:
+            self.budget.limit = limit
+        return listed
 
     def _observe(self, status: int, headers: Mapping[str, str]) -> None:
         now, wall = self._clock(), self._wall()

@@ -103,7 +103,8 @@ class Streamer:
     audit compares inside its window); ``snapshot_limit``: depth of the snapshot a book is built
     from (default 1000: weight 50 on spot, 20 on futures); ``weight_share``: the part of the
     REST weight budget snapshots may use; ``lifetime``: seconds before a connection is rotated;
-    ``queue_size``: updates a ``book()`` consumer may fall behind before they are merged.
+    ``queue_size``: updates a ``book()`` consumer may fall behind before they are merged;
+    ``microseconds``: event times in µs (``timeUnit=MICROSECOND``, protocol §1.2), else ms.
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class Streamer:
         *,
         symbols: Iterable[str] = (),
         speed_ms: int | None = 100,
+        microseconds: bool = False,
         snapshot_limit: int = 1000,
         audit_interval: float | None = 60.0,
         audit_limit: int = 100,
@@ -146,6 +148,7 @@ class Streamer:
             ws_base=self.endpoints.ws,
             futures=futures,
             speed_ms=speed_ms,
+            microseconds=microseconds,
             lifetime=lifetime,
             silence_timeout=silence_timeout or (600.0 if futures else 60.0),
         )
@@ -375,6 +378,7 @@ class Streamer:
             "snapshots_sent": scheduler.sent if scheduler else 0,
             "snapshots_skipped": scheduler.skipped if scheduler else 0,
             "snapshot_weight": scheduler.weight_spent if scheduler else 0,
+            "weight_limit": self._rest.budget.limit if self._rest else None,
             "snapshots_queued": scheduler.queued if scheduler else 0,
             **self.counters,
         }
@@ -410,7 +414,9 @@ class Streamer:
         bids, asks = _levels(diff.bids), _levels(diff.asks)
         for consumer in consumers:
             view = BookView(sync, self._stale, consumer.depth)
-            consumer.push(BookUpdate(sync.symbol, diff.last_id, bids, asks, view))
+            consumer.push(
+                BookUpdate(sync.symbol, diff.last_id, bids, asks, view, event_time=diff.event_time)
+            )
         self.counters["updates"] += 1
 
     def _reloaded(self, sync: BookSync, depth: int) -> BookUpdate:

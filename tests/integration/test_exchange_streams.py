@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
@@ -504,3 +506,17 @@ async def test_a_client_syncs_against_the_firehose_and_its_snapshot() -> None:
     # The exchange closed the firehose, and with it the connection still open.
     await asyncio.wait_for(lingering.wait_closed(), T)
     assert lingering.close_code == 1001
+
+
+async def test_a_firehose_stamps_event_times_in_microseconds_on_request() -> None:
+    """timeUnit=MICROSECOND on a firehose connection: E is the send time in µs (16 digits),
+    so a client can measure latency below a millisecond; ids stay contiguous."""
+    firehose = Firehose(["BTCUSDT"], messages=50)
+    async with FakeExchange(symbols=["BTCUSDT"], rate=0, firehose=firehose) as ex:
+        url = f"{ex.endpoints.ws}/stream?streams=btcusdt@depth@100ms&timeUnit=MICROSECOND"
+        async with connect(url, proxy=None) as ws:
+            before = time.time_ns() // 1000
+            events = [orjson.loads(await ws.recv())["data"] for _ in range(120)]
+            after = time.time_ns() // 1000
+    assert all(before - 1_000_000 <= e["E"] <= after for e in events)
+    assert all(b["U"] == a["u"] + 1 for a, b in itertools.pairwise(events))

@@ -172,9 +172,9 @@ async def test_reconnect_of_many_symbols_resyncs_inside_the_budget() -> None:
         FakeExchange(symbols=symbols, seed=3, rate=400, weight_limit=200, levels=40) as ex,
         Streamer(ex.endpoints, audit_interval=None, snapshot_limit=100, weight_share=0.5) as s,
     ):
-        s._rest.budget.limit = 200  # type: ignore[union-attr]  # as exchangeInfo would say
         log = EventLog(s.events())
         await s.subscribe(*symbols)
+        assert s.stats()["weight_limit"] == 200  # read from exchangeInfo's rateLimits
         await synced(s, *symbols)
         ex.faults.disconnect()
         await log.wait(ConnectionOpened, lambda e: e.reconnect)

@@ -69,6 +69,13 @@ def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     p.add_argument("--seed", type=int, default=1, help="seed of the simulated market")
     p.add_argument("--rate", type=float, default=100.0, help="simulated market actions per second")
     p.add_argument(
+        "--weight-limit",
+        type=int,
+        default=None,
+        metavar="W",
+        help="REST request weight per minute (default: the venue's, 6000 spot, 2400 futures)",
+    )
+    p.add_argument(
         "--firehose",
         action="store_true",
         help="serve the symbols' streams from pre-generated 20-level diffs (a benchmark source)",
@@ -115,6 +122,7 @@ async def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             rate=args.rate,
             firehose=firehose,
+            **({} if args.weight_limit is None else {"weight_limit": args.weight_limit}),
         )
     except (EngineError, ValueError) as exc:
         print(f"streamer exchange: {getattr(exc, 'msg', exc)}", file=sys.stderr)

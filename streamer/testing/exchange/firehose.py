@@ -52,6 +52,7 @@ __all__ = ["Firehose", "FirehoseSeries", "generate_series"]
 #: would need ~2 million seconds at 200k messages/s to overflow.
 _DIGITS: Final = 13
 _PLACEHOLDER: Final = b"0" * _DIGITS
+_MICRO_DIGITS: Final = 16  # event times in µs, for timeUnit=MICROSECOND connections
 _FIRST_ID: Final = 10**12
 _CHUNK: Final = 64  # messages per write per stream when running flat out
 
@@ -191,13 +192,26 @@ class _Template:
     """Every frame of one stream's cycle in one buffer, with the offsets of its digit fields.
 
     Spot frames have three fields (``E``, ``U``, ``u``); futures frames five (``E``, ``T``,
-    ``U``, ``u``, ``pu``), ``T`` written as ``E``.
+    ``U``, ``u``, ``pu``), ``T`` written as ``E``. Times take 13 digits (ms) or, for a
+    ``timeUnit=MICROSECOND`` connection, 16 (µs).
     """
 
-    __slots__ = ("buf", "e_at", "futures", "pu_at", "series", "starts", "t_at", "u_at", "uu_at")
+    __slots__ = (
+        "buf", "e_at", "e_digits", "futures", "pu_at", "series", "starts", "t_at", "u_at", "uu_at",
+    )  # fmt: skip
 
-    def __init__(self, series: FirehoseSeries, stream: str, combined: bool, futures: bool) -> None:
+    def __init__(
+        self,
+        series: FirehoseSeries,
+        stream: str,
+        combined: bool,
+        futures: bool,
+        *,
+        micro: bool = False,
+    ) -> None:
         self.series = series
+        self.e_digits = _MICRO_DIGITS if micro else _DIGITS
+        time_slot = b"0" * self.e_digits
         self.futures = futures
         buf = bytearray()
         self.starts: list[int] = []
@@ -211,9 +225,9 @@ class _Template:
         for bids, asks in series.messages:
             tail = orjson.dumps({"b": bids, "a": asks})[1:]  # '"b":[..],"a":[..]}'
             end = b"," + tail + (b"}" if combined else b"")
-            parts = [head + b'{"e":"depthUpdate","E":', _PLACEHOLDER]
+            parts = [head + b'{"e":"depthUpdate","E":', time_slot]
             if futures:
-                parts += [b',"T":', _PLACEHOLDER]
+                parts += [b',"T":', time_slot]
             parts += [b',"s":' + symbol + b',"U":', _PLACEHOLDER, b',"u":', _PLACEHOLDER]
             if futures:
                 parts += [b',"pu":', _PLACEHOLDER]
@@ -226,7 +240,7 @@ class _Template:
             at = start + header
             offsets = []
             for part in parts:
-                if part is _PLACEHOLDER:
+                if part is _PLACEHOLDER or part is time_slot:
                     offsets.append(at)
                 at += len(part)
             if futures:
@@ -243,7 +257,8 @@ class _Template:
         self.buf = buf
 
     def render(self, k: int, n: int, e_ms: bytes) -> tuple[bytes, int]:
-        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count."""
+        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count;
+        ``e_ms``: the event time, ``e_digits`` long."""
         size = len(self.e_at)
         i0 = k % size
         i1 = min(i0 + n, size)
@@ -256,15 +271,15 @@ class _Template:
         if self.futures:
             t_at, pu_at = self.t_at, self.pu_at
             for i in range(i0, i1):
-                buf[e_at[i] : e_at[i] + _DIGITS] = e_ms
-                buf[t_at[i] : t_at[i] + _DIGITS] = e_ms
+                buf[e_at[i] : e_at[i] + len(e_ms)] = e_ms
+                buf[t_at[i] : t_at[i] + len(e_ms)] = e_ms
                 buf[pu_at[i] : pu_at[i] + _DIGITS] = b"%d" % (first - step + last)
                 buf[u_at[i] : u_at[i] + _DIGITS] = b"%d" % first
                 buf[uu_at[i] : uu_at[i] + _DIGITS] = b"%d" % (first + last)
                 first += step
         else:
             for i in range(i0, i1):
-                buf[e_at[i] : e_at[i] + _DIGITS] = e_ms
+                buf[e_at[i] : e_at[i] + len(e_ms)] = e_ms
                 buf[u_at[i] : u_at[i] + _DIGITS] = b"%d" % first
                 first += step
                 buf[uu_at[i] : uu_at[i] + _DIGITS] = b"%d" % (first - 1)
@@ -296,7 +311,7 @@ class Firehose:
         self.series = {
             s: generate_series(s, seed=seed, messages=messages, skip_ids=skip) for s in symbols
         }
-        self._templates: dict[tuple[str, bool], _Template] = {}
+        self._templates: dict[tuple[str, bool, bool], _Template] = {}
         self._closing = False
         self._sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}
         self.messages_sent = 0
@@ -338,15 +353,15 @@ class Firehose:
             return_exceptions=True,
         )
 
-    def _template(self, stream: str, combined: bool) -> _Template | None:
+    def _template(self, stream: str, combined: bool, micro: bool = False) -> _Template | None:
         symbol, _, kind = stream.partition("@")
         series = self.series.get(symbol.upper())
         if series is None or symbol != symbol.lower() or kind not in self._kinds:
             return None
-        key = (stream, combined)
+        key = (stream, combined, micro)
         template = self._templates.get(key)
         if template is None:
-            template = _Template(series, stream, combined, self.venue.futures)
+            template = _Template(series, stream, combined, self.venue.futures, micro=micro)
             self._templates[key] = template
         return template
 
@@ -366,6 +381,7 @@ class Firehose:
         transport = request.transport
         assert transport is not None
         conn = _FirehoseConn(combined)
+        conn.micro = request.query.get("timeUnit", "").upper() == "MICROSECOND"
         for name in dict.fromkeys(names):
             self._add(conn, name)
         self._sockets[ws] = transport
@@ -384,7 +400,7 @@ class Firehose:
         """Stream ``name`` on ``conn`` from message 0; False when it is no firehose stream."""
         if name in conn.names:
             return True
-        template = self._template(name, conn.combined)
+        template = self._template(name, conn.combined, conn.micro)
         if template is None:
             return False
         conn.names.add(name)
@@ -436,7 +452,8 @@ class Firehose:
                 await conn.wake.wait()
                 continue
             now = loop.time()
-            e_ms = b"%d" % (time.time_ns() // 1_000_000)
+            now_ns = time.time_ns()
+            e_ms = b"%d" % (now_ns // 1000 if conn.micro else now_ns // 1_000_000)
             wrote = False
             for stream in conn.streams:
                 if self.rate is None:
@@ -474,6 +491,7 @@ class _FirehoseConn:
 
     def __init__(self, combined: bool) -> None:
         self.combined = combined
+        self.micro = False  # timeUnit=MICROSECOND: event times in µs
         self.names: set[str] = set()
         self.streams: list[_Stream] = []
         self.wake = asyncio.Event()

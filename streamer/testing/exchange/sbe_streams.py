@@ -385,12 +385,13 @@ class SbeFirehose(Firehose):
         self.series = firehose.series
         self._auth = auth
 
-    def _template(self, stream: str, combined: bool) -> _Template | None:
+    def _template(self, stream: str, combined: bool, micro: bool = False) -> _Template | None:
+        # SBE times are always µs: the template converts the firehose's ms stamp itself.
         spec = parse_sbe_stream(stream)
         series = self.series.get(spec.symbol) if spec is not None else None
         if spec is None or series is None or spec.kind != "depth":
             return None
-        key = (stream, False)  # binary frames have no envelope
+        key = (stream, False, False)  # binary frames have no envelope, one time unit
         template = self._templates.get(key)
         if template is None:
             template = self._templates[key] = _SbeTemplate(series)
