@@ -1,4 +1,4 @@
-"""The ``streamer`` command line: ``streamer replay``, ``streamer demo``, ``streamer exchange``."""
+"""The ``streamer`` command line: ``replay``, ``demo``, ``exchange``, ``book``, ``record``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from streamer.cli_book import add_book_parser
+from streamer.cli_record import add_record_parser
 from streamer.sansio.capture import CaptureError, read_capture
 from streamer.sansio.replay import replay
 from streamer.testing.exchange.cli import add_exchange_parser
@@ -88,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_positive, default=5, help="levels per side to show")
     p.set_defaults(func=_cmd_demo)
     add_exchange_parser(sub)
+    add_book_parser(sub)
+    add_record_parser(sub)
     return parser
 
 

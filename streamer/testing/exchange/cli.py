@@ -36,6 +36,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from streamer.aio.runner import run
 from streamer.testing.exchange.firehose import Firehose
 from streamer.testing.exchange.sbe_streams import ed25519_key_pair
 from streamer.testing.exchange.server import DEFAULT_SYMBOLS, FakeExchange
@@ -94,7 +95,7 @@ def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.Argument
 def run_exchange(args: argparse.Namespace) -> int:
     """Run the exchange described by ``args`` until interrupted; the exit status."""
     try:
-        return asyncio.run(_serve(args))
+        return run(_serve(args))  # on uvloop where installed
     except KeyboardInterrupt:  # platforms without loop signal handlers
         return 0
 

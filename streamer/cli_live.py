@@ -1,0 +1,137 @@
+"""What the live commands (``streamer book``, ``streamer record``) share: where to connect, and
+how a session starts, stops and fails.
+
+A session runs until ``--seconds`` pass, SIGINT (Ctrl-C) or SIGTERM, and then exits with status
+0; a signal during start-up (a slow first connection) stops it just as cleanly. Errors a person
+can fix (an unknown symbol, a refused connection, a bad URL, a file that cannot be written) are
+one line on stderr and status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from streamer.aio.streamer import Streamer
+from streamer.config import Endpoints
+from streamer.errors import ConfigurationError, StreamerError
+
+__all__ = [
+    "Session",
+    "add_endpoint_args",
+    "endpoints_from_args",
+    "error_line",
+    "positive_float",
+    "run_session",
+    "symbols_from_args",
+]
+
+#: The body of a live command: runs with a started Streamer until ``stop`` is set, then returns.
+Session = Callable[[Streamer, asyncio.Event], Awaitable[None]]
+
+_PRESETS: dict[str, Callable[[], Endpoints]] = {
+    "spot": Endpoints.binance_spot,
+    "usdm": Endpoints.usdm,
+    "coinm": Endpoints.coinm,
+}
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def add_endpoint_args(parser: argparse.ArgumentParser) -> None:
+    """``--venue``, and ``--testnet`` or ``--local URL`` (default: the real Binance venue)."""
+    parser.add_argument(
+        "--venue",
+        choices=sorted(_PRESETS),
+        default="spot",
+        help="spot (default), usdm or coinm futures",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--testnet", action="store_true", help="the spot testnet")
+    where.add_argument(
+        "--local",
+        metavar="URL",
+        help="the local exchange at URL (the http://127.0.0.1:P that `streamer exchange` prints)",
+    )
+
+
+def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
+    """The endpoints ``--venue``/``--testnet``/``--local`` select; ConfigurationError if none."""
+    if args.local is not None:
+        return Endpoints.local(args.local, venue=args.venue)
+    if args.testnet:
+        if args.venue != "spot":
+            raise ConfigurationError(
+                f"--testnet: there is no {args.venue} testnet preset; use --local URL or "
+                "Endpoints(...) from Python"
+            )
+        return Endpoints.spot_testnet()
+    return _PRESETS[args.venue]()
+
+
+def symbols_from_args(values: Sequence[str]) -> list[str]:
+    """``BTCUSDT ETHBTC`` and ``BTCUSDT,ETHBTC`` alike, upper-cased, duplicates dropped."""
+    found = (s.strip().upper() for v in values for s in v.split(","))
+    return list(dict.fromkeys(s for s in found if s))
+
+
+def error_line(prog: str, exc: BaseException) -> None:
+    """One line on stderr: the command and what went wrong."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"{prog}: {text}", file=sys.stderr, flush=True)
+
+
+async def run_session(
+    prog: str, streamer: Streamer, session: Session, seconds: float | None
+) -> int:
+    """Start ``streamer``, run ``session`` until a stop, close; the exit status (0 or 2)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    starting = True
+
+    def on_stop() -> None:
+        stop.set()
+        # Start-up awaits the network: cancel it rather than wait for a slow or silent host.
+        # The Streamer's task group belongs to this task, so the cancel goes to this task too.
+        if starting and main is not None:
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, on_stop)
+    timer = loop.call_later(seconds, on_stop) if seconds is not None else None
+    try:
+        try:
+            await streamer.start()
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+            if main is not None:
+                main.uncancel()
+            await streamer.close()
+            return 0
+        starting = False
+        try:
+            await session(streamer, stop)
+        finally:
+            await streamer.close()
+    except (StreamerError, OSError) as exc:
+        error_line(prog, exc)
+        return 2
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+    return 0
