@@ -17,18 +17,22 @@ __all__ = ["Credentials", "Endpoints"]
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Base URLs of one venue: REST, market streams, WebSocket API."""
+    """Base URLs of one venue: REST, market streams, WebSocket API, and the SBE market streams
+    where the venue has them (spot; protocol §7.6)."""
 
     rest: str
     ws: str
     ws_api: str
     venue: str = "spot"
+    sbe: str | None = None
 
     def __post_init__(self) -> None:
         if not self.rest.startswith(("http://", "https://")):
             raise ConfigurationError(f"rest endpoint must be an http(s) URL, got {self.rest!r}")
-        for name in ("ws", "ws_api"):
+        for name in ("ws", "ws_api", "sbe"):
             url = getattr(self, name)
+            if name == "sbe" and url is None:
+                continue
             if not url.startswith(("ws://", "wss://")):
                 raise ConfigurationError(f"{name} endpoint must be a ws(s) URL, got {url!r}")
         if self.venue not in ("spot", "usdm", "coinm"):
@@ -41,6 +45,7 @@ class Endpoints:
             rest="https://api.binance.com",
             ws="wss://stream.binance.com:9443",
             ws_api="wss://ws-api.binance.com:443/ws-api/v3",
+            sbe="wss://stream-sbe.binance.com:9443",
         )
 
     @classmethod
@@ -50,6 +55,7 @@ class Endpoints:
             rest="https://testnet.binance.vision",
             ws="wss://stream.testnet.binance.vision",
             ws_api="wss://ws-api.testnet.binance.vision/ws-api/v3",
+            sbe="wss://stream-sbe.testnet.binance.vision",
         )
 
     @classmethod
@@ -75,7 +81,8 @@ class Endpoints:
     @classmethod
     def local(cls, url: str, venue: str = "spot") -> Endpoints:
         """The local exchange of ``streamer.testing`` at ``url`` (what ``streamer exchange``
-        prints, e.g. ``http://127.0.0.1:8080``): the same paths as Binance's hosts, one port."""
+        prints, e.g. ``http://127.0.0.1:8080``): the same paths as Binance's hosts, one port;
+        on spot its SBE streams also answer under ``/sbe`` there."""
         base = url.rstrip("/")
         if not base.startswith(("http://", "https://")):
             raise ConfigurationError(f"local exchange URL must be http(s)://host:port, got {url!r}")
@@ -84,7 +91,7 @@ class Endpoints:
             return cls(rest=base, ws=f"{ws}/public", ws_api=f"{ws}/ws-fapi/v1", venue=venue)
         if venue == "coinm":
             return cls(rest=base, ws=ws, ws_api=f"{ws}/ws-dapi/v1", venue=venue)
-        return cls(rest=base, ws=ws, ws_api=f"{ws}/ws-api/v3", venue=venue)
+        return cls(rest=base, ws=ws, ws_api=f"{ws}/ws-api/v3", venue=venue, sbe=f"{ws}/sbe")
 
     @property
     def depth_path(self) -> str:

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -38,6 +38,7 @@ from streamer.models import ConnectionClosed, ConnectionOpened, ConnectionRotate
 from streamer.sansio.backoff import Backoff
 from streamer.sansio.handover import Handover
 from streamer.sansio.ratelimit import ConnectionBudget, MessagePacer
+from streamer.sansio.sbe import decode_sbe
 from streamer.sansio.streams import depth_stream, parse_control_reply, subscribe_message
 from streamer.sansio.wire import DEFAULT_MAX_FRAME, DepthDiff, Malformed, OtherEvent, decode_frame
 
@@ -69,6 +70,8 @@ class ShardSettings:
     rotation_grace: float = 1.0  # at least this long with both connections, for quiet symbols
     rotation_timeout: float = 15.0
     max_frame: int = DEFAULT_MAX_FRAME
+    # SBE market data (protocol §7.6): binary frames, an Ed25519 API key on the handshake
+    sbe_api_key: str | None = field(default=None, repr=False)
 
 
 class MarketConnection:
@@ -100,11 +103,16 @@ class MarketConnection:
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._send_lock = asyncio.Lock()
 
-    async def read(self, on_text: Callable[[MarketConnection, bytes], None]) -> str:
+    async def read(
+        self,
+        on_text: Callable[[MarketConnection, bytes], None],
+        on_binary: Callable[[MarketConnection, bytes], None],
+    ) -> str:
         """Read until the connection ends; return why it ended."""
         ws = self.ws
         receive = ws.receive
         text, ping = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.PING
+        binary = aiohttp.WSMsgType.BINARY
         try:
             while True:
                 msg = await receive()
@@ -116,9 +124,9 @@ class MarketConnection:
                     self.pings += 1
                     self.pacer.sent(time.monotonic())
                     await ws.pong(msg.data)
-                elif kind is aiohttp.WSMsgType.BINARY:
-                    self.frames += 1  # market data is JSON here; the router counts it
-                    on_text(self, b"")
+                elif kind is binary:
+                    self.frames += 1
+                    on_binary(self, msg.data)
                 elif kind in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
                     return self._ended(f"closed by the server ({ws.close_code})")
                 elif kind is aiohttp.WSMsgType.CLOSED:
@@ -224,11 +232,20 @@ class Shard:
     # -- routing: called by the read loops, never awaits -----------------------------------------
 
     def _on_text(self, conn: MarketConnection, data: bytes) -> None:
-        url = conn.url
-        if not data:  # a binary frame: not a market-data format this connector reads
-            self._feed(Malformed(url, "unexpected binary frame", ""), data, url)
+        self._route(conn, decode_frame(data, conn.url, max_size=self.settings.max_frame), data)
+
+    def _on_binary(self, conn: MarketConnection, data: bytes) -> None:
+        if self.settings.sbe_api_key is None:
+            self._feed(Malformed(conn.url, "binary frame on a JSON stream", ""), data, conn.url)
             return
-        msg = decode_frame(data, url, max_size=self.settings.max_frame)
+        event = decode_sbe(data, conn.url, max_size=self.settings.max_frame)
+        if isinstance(event, DepthDiff | Malformed):
+            self._route(conn, event, data)
+        else:  # depth20, bestBidAsk, trades: well formed, not for the books
+            self._route(conn, OtherEvent(conn.url, type(event).__name__), data)
+
+    def _route(self, conn: MarketConnection, msg: Message, data: bytes) -> None:
+        url = conn.url
         try:
             if type(msg) is DepthDiff:
                 handover = self._handover
@@ -331,9 +348,11 @@ class Shard:
             await wait_until(lambda: self._connections.delay(time.monotonic()))
             self._connections.attempt(time.monotonic())
             cid = self._next_cid()
+            key = settings.sbe_api_key
             try:
                 ws = await self.session.ws_connect(
                     url,
+                    headers={"X-MBX-APIKEY": key} if key is not None else None,
                     decode_text=False,
                     autoping=False,  # pings are answered in the read loop, and counted
                     autoclose=True,
@@ -366,7 +385,7 @@ class Shard:
             return conn
 
     async def _read(self, conn: MarketConnection) -> None:
-        reason = await conn.read(self._on_text)
+        reason = await conn.read(self._on_text, self._on_binary)
         log.info("market connection %d ended: %s", conn.cid, reason)
         self._changed.set()
 

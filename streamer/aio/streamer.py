@@ -32,7 +32,7 @@ from streamer.aio.market import Shard, ShardSettings
 from streamer.aio.recorder import CaptureRecorder
 from streamer.aio.rest import RestClient, RestResponse
 from streamer.aio.snapshots import SnapshotScheduler
-from streamer.config import Endpoints
+from streamer.config import Credentials, Endpoints
 from streamer.errors import (
     BookNotReady,
     ConfigurationError,
@@ -91,6 +91,21 @@ def _connection_budget(endpoints: Endpoints) -> ConnectionBudget:
     return budget
 
 
+def _sbe(
+    endpoints: Endpoints, market_data: str, credentials: Credentials | None
+) -> tuple[str, str] | None:
+    """The SBE base URL and handshake API key when SBE market data is asked for (§7.6)."""
+    if market_data == "json":
+        return None
+    if market_data != "sbe":
+        raise ConfigurationError(f"market_data must be 'json' or 'sbe', not {market_data!r}")
+    if endpoints.sbe is None:
+        raise ConfigurationError(f"no SBE market data on {endpoints.venue} ({endpoints.rest})")
+    if credentials is None or credentials.key_type != "ED25519":
+        raise ConfigurationError("SBE market data needs Ed25519 credentials (its API key)")
+    return endpoints.sbe, credentials.api_key
+
+
 def _levels(levels: list[list[str]]) -> tuple[Level, ...]:
     return tuple((price, qty) for price, qty in levels)
 
@@ -104,7 +119,9 @@ class Streamer:
     from (default 1000: weight 50 on spot, 20 on futures); ``weight_share``: the part of the
     REST weight budget snapshots may use; ``lifetime``: seconds before a connection is rotated;
     ``queue_size``: updates a ``book()`` consumer may fall behind before they are merged;
-    ``microseconds``: event times in µs (``timeUnit=MICROSECOND``, protocol §1.2), else ms.
+    ``microseconds``: event times in µs (``timeUnit=MICROSECOND``, protocol §1.2), else ms;
+    ``market_data="sbe"``: diffs from Binance's binary SBE streams (every 20 ms, event times in
+    µs; spot only) instead of JSON, which needs Ed25519 ``credentials`` for the handshake.
     """
 
     def __init__(
@@ -125,6 +142,8 @@ class Streamer:
         max_buffer: int = 2000,
         recorder: CaptureRecorder | None = None,
         seed: int | None = None,
+        market_data: str = "json",
+        credentials: Credentials | None = None,
     ) -> None:
         self.endpoints = endpoints or Endpoints.binance_spot()
         self.venue = Venue(self.endpoints.venue)
@@ -144,10 +163,12 @@ class Streamer:
         self._recorder = recorder
         self._rng = random.Random(seed)
         futures = self.venue.is_futures
+        sbe = _sbe(self.endpoints, market_data, credentials)  # (base URL, API key) or None
         self._settings = ShardSettings(
-            ws_base=self.endpoints.ws,
+            ws_base=sbe[0] if sbe else self.endpoints.ws,
             futures=futures,
-            speed_ms=speed_ms,
+            speed_ms=None if sbe else speed_ms,  # SBE diffs come at one speed (20 ms)
+            sbe_api_key=sbe[1] if sbe else None,
             microseconds=microseconds,
             lifetime=lifetime,
             silence_timeout=silence_timeout or (600.0 if futures else 60.0),

@@ -23,7 +23,8 @@ minute. Orders and the WebSocket API stay spot-only: none of the spot paths (``/
 exchangeInfo entries and filters, for COIN-M too (no ``BTCUSD_PERP``-style names). The
 ``/_fake/`` controls and every market fault work on every venue.
 SBE market streams (``sbe_streams.py``) are served on a second port of their own, as Binance
-serves them from their own host: ``ex.sbe_url`` (``ws://127.0.0.1:P``). On by default
+serves them from their own host: ``ex.sbe_url`` (``ws://127.0.0.1:P``), and under ``/sbe`` on
+the main port (``ex.endpoints.sbe``), so that one base URL names every endpoint. On by default
 (``sbe=False`` turns it off); a hub without subscribers costs next to nothing. With a firehose,
 the SBE port serves the same cycles in SBE (``SbeFirehose``).
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import time
@@ -190,7 +192,10 @@ class FakeExchange:
     @property
     def endpoints(self) -> Endpoints:
         """REST, stream and WS-API base URLs of this exchange."""
-        return Endpoints.local(f"http://{self.host}:{self.port}", venue=self.venue)
+        endpoints = Endpoints.local(f"http://{self.host}:{self.port}", venue=self.venue)
+        if self.sbe_hub is None and endpoints.sbe is not None:  # SBE turned off
+            return dataclasses.replace(endpoints, sbe=None)
+        return endpoints
 
     @property
     def sbe_url(self) -> str:
@@ -223,6 +228,7 @@ class FakeExchange:
             app.add_routes(
                 self.rest.routes() + self.control.routes() + streams + self.wsapi.routes()
             )
+            app.add_routes(self._sbe_aliases())
         # A short shutdown timeout: a response held by an order_timeout fault must not hold
         # up the close for aiohttp's default minute.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -250,10 +256,20 @@ class FakeExchange:
             self._runner = None
             raise
 
+    def _sbe_routes(self) -> list[web.RouteDef]:
+        if self.sbe_firehose is not None:
+            return self.sbe_firehose.routes()
+        return self.sbe_hub.routes() if self.sbe_hub is not None else []
+
+    def _sbe_aliases(self) -> list[web.RouteDef]:
+        """The SBE streams under ``/sbe`` on the main port too, so that the one base URL of
+        ``streamer exchange`` gives every endpoint (``Endpoints.local``)."""
+        return [web.route(r.method, "/sbe" + r.path, r.handler) for r in self._sbe_routes()]
+
     async def _start_sbe(self, hub: SbeHub) -> None:
         """The SBE streams' own site (Binance serves them from their own host)."""
         app = web.Application(middlewares=[json_errors])
-        app.add_routes(self.sbe_firehose.routes() if self.sbe_firehose else hub.routes())
+        app.add_routes(self._sbe_routes())
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         self._sbe_runner = runner
