@@ -47,7 +47,7 @@ from streamer.cli_live import (
     run_session,
     symbols_from_args,
 )
-from streamer.errors import StreamerError
+from streamer.errors import ConfigurationError, StreamerError
 from streamer.models import Level, StreamerEvent
 from streamer.sansio.book_sync import AuditPassed, DriftDetected, Reset
 
@@ -81,6 +81,12 @@ def add_book_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     p.add_argument("--seconds", type=positive_float, metavar="S", help="exit after S seconds")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    p.add_argument(
+        "--sbe",
+        action="store_true",
+        help="diffs from the binary SBE streams (spot; every 20 ms); the handshake sends the "
+        "Ed25519 API key from $BINANCE_API_KEY",
+    )
     p.set_defaults(func=cmd_book)
 
 
@@ -93,6 +99,8 @@ def cmd_book(args: argparse.Namespace) -> int:
             endpoints_from_args(args),
             symbols=symbols,
             audit_interval=args.audit_interval,
+            market_data="sbe" if args.sbe else "json",
+            api_key=sbe_api_key() if args.sbe else None,
         )
     except StreamerError as exc:
         error_line(PROG, exc)
@@ -115,6 +123,14 @@ def cmd_book(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def sbe_api_key() -> str:
+    """The Ed25519 API key for the SBE handshake (no signature is made, so no private key)."""
+    key = os.environ.get("BINANCE_API_KEY", "")
+    if not key:
+        raise ConfigurationError("--sbe needs an Ed25519 API key in $BINANCE_API_KEY")
+    return key
 
 
 # -- JSON lines ------------------------------------------------------------------------------

@@ -92,18 +92,21 @@ def _connection_budget(endpoints: Endpoints) -> ConnectionBudget:
 
 
 def _sbe(
-    endpoints: Endpoints, market_data: str, credentials: Credentials | None
+    endpoints: Endpoints, market_data: str, credentials: Credentials | None, api_key: str | None
 ) -> tuple[str, str] | None:
-    """The SBE base URL and handshake API key when SBE market data is asked for (§7.6)."""
+    """The SBE base URL and handshake API key when SBE market data is asked for (§7.6): the
+    key of Ed25519 ``credentials``, or ``api_key`` alone (the handshake signs nothing)."""
     if market_data == "json":
         return None
     if market_data != "sbe":
         raise ConfigurationError(f"market_data must be 'json' or 'sbe', not {market_data!r}")
     if endpoints.sbe is None:
         raise ConfigurationError(f"no SBE market data on {endpoints.venue} ({endpoints.rest})")
-    if credentials is None or credentials.key_type != "ED25519":
-        raise ConfigurationError("SBE market data needs Ed25519 credentials (its API key)")
-    return endpoints.sbe, credentials.api_key
+    if credentials is not None and credentials.key_type == "ED25519":
+        return endpoints.sbe, credentials.api_key
+    if api_key:
+        return endpoints.sbe, api_key
+    raise ConfigurationError("SBE market data needs an Ed25519 API key (credentials or api_key)")
 
 
 def _levels(levels: list[list[str]]) -> tuple[Level, ...]:
@@ -121,7 +124,8 @@ class Streamer:
     ``queue_size``: updates a ``book()`` consumer may fall behind before they are merged;
     ``microseconds``: event times in µs (``timeUnit=MICROSECOND``, protocol §1.2), else ms;
     ``market_data="sbe"``: diffs from Binance's binary SBE streams (every 20 ms, event times in
-    µs; spot only) instead of JSON, which needs Ed25519 ``credentials`` for the handshake.
+    µs; spot only) instead of JSON; its handshake sends an Ed25519 API key: that of
+    ``credentials``, or ``api_key``.
     """
 
     def __init__(
@@ -144,6 +148,7 @@ class Streamer:
         seed: int | None = None,
         market_data: str = "json",
         credentials: Credentials | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.endpoints = endpoints or Endpoints.binance_spot()
         self.venue = Venue(self.endpoints.venue)
@@ -163,7 +168,7 @@ class Streamer:
         self._recorder = recorder
         self._rng = random.Random(seed)
         futures = self.venue.is_futures
-        sbe = _sbe(self.endpoints, market_data, credentials)  # (base URL, API key) or None
+        sbe = _sbe(self.endpoints, market_data, credentials, api_key)  # (base URL, key) or None
         self._settings = ShardSettings(
             ws_base=sbe[0] if sbe else self.endpoints.ws,
             futures=futures,

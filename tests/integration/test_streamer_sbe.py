@@ -3,6 +3,10 @@ the handshake's Ed25519 key, binary diffs into the same sync machines, JSON cont
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,7 +16,7 @@ from streamer.models import ConnectionRotated
 from streamer.testing import FakeExchange
 from streamer.testing.exchange.faults import Fault, FaultKind
 from tests.helpers import ed25519_pems
-from tests.integration.live import EventLog, equal_to_truth, synced
+from tests.integration.live import EventLog, T, equal_to_truth, synced
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
@@ -40,9 +44,12 @@ async def test_sbe_books_sync_and_equal_the_true_books(
     ) as s:
         log = EventLog(s.events())
         await synced(s, *SYMBOLS)
+        async with asyncio.timeout(T):  # SBE diffs applied, not only a snapshot loaded
+            async for _ in s.book("BTCUSDT"):
+                if s.books.books["BTCUSDT"].counters.applied > 5:
+                    break
         await equal_to_truth(s, ex, *SYMBOLS)
         assert not log.of(Reset)
-        assert s.stats()["books"]["BTCUSDT"]["applied"] > 0
 
 
 async def test_sbe_dropped_diff_resyncs_that_symbol_and_shutdown_rotates(
@@ -83,3 +90,33 @@ async def test_sbe_needs_ed25519_credentials_and_a_venue_that_has_it() -> None:
     async with FakeExchange(symbols=SYMBOLS, rate=0, venue="usdm") as ex:
         with pytest.raises(ConfigurationError):
             Streamer(ex.endpoints, market_data="sbe", credentials=Credentials("k", "s", "ED25519"))
+
+
+async def test_streamer_book_sbe_shows_live_books_from_the_sbe_stream(
+    exchange: tuple[FakeExchange, Credentials],
+) -> None:
+    """`streamer book --sbe --json` with the Ed25519 API key in the environment prints synced
+    books built from SBE diffs, and exits 0."""
+    ex, credentials = exchange
+    env = dict(os.environ, BINANCE_API_KEY=credentials.api_key)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamer", "book", "--sbe", "--json", "--seconds", "3",
+        "--local", ex.endpoints.rest, *SYMBOLS,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), T)
+    assert proc.returncode == 0, err.decode()
+    books = [line for line in map(json.loads, out.splitlines()) if line["type"] == "book"]
+    last = {line["symbol"]: line for line in books}
+    assert set(last) == set(SYMBOLS) and all(line["synced"] for line in last.values())
+
+
+async def test_streamer_book_sbe_without_a_key_is_one_clear_line() -> None:
+    """--sbe without $BINANCE_API_KEY: one line on stderr, exit status 2."""
+    env = {k: v for k, v in os.environ.items() if k != "BINANCE_API_KEY"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamer", "book", "--sbe", "--local", "http://127.0.0.1:9",
+        "BTCUSDT", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), T)
+    assert proc.returncode == 2 and len(err.decode().strip().splitlines()) == 1
