@@ -198,6 +198,23 @@ async def test_disconnect_reconnects_and_books_stay_exact(ex: FakeExchange) -> N
         assert s.stats()["reconnects"] == 1
 
 
+async def test_a_silent_connection_is_replaced_by_the_watchdog(ex: FakeExchange) -> None:
+    """Nothing at all on a connection (no diff, no ping) for silence_timeout: it is dropped and
+    replaced, and the books are exact again once the market moves."""
+    async with Streamer(
+        ex.endpoints, symbols=SYMBOLS, audit_interval=None, silence_timeout=0.5
+    ) as s:
+        log = EventLog(s.events())
+        await synced(s, *SYMBOLS)
+        await ex.pause()  # no more diffs; the server pings only every 20 s
+        closed = await log.wait(ConnectionClosed)
+        assert "silent" in closed.reason
+        await log.wait(ConnectionOpened, lambda e: e.reconnect)
+        await ex.resume()
+        await synced(s, *SYMBOLS)
+        await equal_to_truth(s, ex, *SYMBOLS)
+
+
 async def test_server_shutdown_rotates_without_a_reset(ex: FakeExchange) -> None:
     """serverShutdown: a new connection is made before the old one closes; no book resets."""
     async with Streamer(ex.endpoints, symbols=SYMBOLS, audit_interval=None) as s:
