@@ -98,7 +98,7 @@ class BookSide:
         self._qty = {price: qty for price, qty in by_value.values()}
 
     def check(self, levels: object) -> bool:
-        """True when every level is ``[price, qty]`` with valid strings (ASCII input assumed).
+        """True when every level is ``[price, qty]`` with valid strings.
 
         Prices this side already holds are known to be valid; only new ones are checked.
         """
@@ -108,10 +108,11 @@ class BookSide:
                 if type(level) is not list:
                     return False
                 price, qty = level
-                if not qty.replace(".", "", 1).isdigit():
+                if not (qty.isascii() and qty.replace(".", "", 1).isdigit()):
                     return False
-                if price not in book and not (  # valid_price, inlined: ASCII is known
+                if price not in book and not (  # valid_price, inlined
                     type(price) is str
+                    and price.isascii()
                     and price.replace(".", "", 1).isdigit()
                     and (price[0] > "0" or price.strip("0."))
                 ):
@@ -126,7 +127,7 @@ class BookSide:
         Returns the number of levels inserted (a diff without inserts cannot cross the book), or
         -1 when a level is malformed: the levels applied before it are then still recorded in
         ``undo`` for :meth:`rollback`. Validation and application share one loop because this is
-        the hot path; prices already held need no validation (ASCII input assumed, see wire.py).
+        the hot path; prices already held were validated when they were inserted.
         """
         book = self._qty
         inserted = 0
@@ -135,7 +136,8 @@ class BookSide:
                 if type(level) is not list:
                     return -1
                 price, qty = level
-                if not qty.replace(".", "", 1).isdigit():
+                # isascii(): isdigit() alone accepts other scripts' digits ("١", from "\u0661").
+                if not (qty.isascii() and qty.replace(".", "", 1).isdigit()):
                     return -1
                 old = book.get(price)
                 if old is not None:
@@ -147,6 +149,7 @@ class BookSide:
                         self._remove(price)
                 elif (
                     type(price) is str
+                    and price.isascii()
                     and price.replace(".", "", 1).isdigit()
                     and (price[0] > "0" or price.strip("0."))
                 ):

@@ -118,7 +118,7 @@ def excerpt(data: bytes | str) -> str:
 
 
 def _valid_levels(levels: object) -> bool:
-    """Full validation of a level list, for snapshots and non-ASCII frames (not the hot path)."""
+    """Full validation of a level list, for snapshots (not the hot path)."""
     if type(levels) is not list:
         return False
     for level in levels:
@@ -149,11 +149,9 @@ def _diff_from(payload: dict[str, Any], stream: str, raw: bytes | str) -> DepthD
         return Malformed(stream, "depthUpdate with bad pu or E", excerpt(raw))
     if type(bids) is not list or type(asks) is not list:
         return Malformed(stream, "depthUpdate without b/a lists", excerpt(raw))
-    # Levels of ASCII frames are validated by the book right before it applies them, where the
-    # prices it already holds need no check (streamer.sansio.book). A non-ASCII frame (possible
-    # since Unicode symbols, 2025-12) is validated here in full, non-ASCII digits included.
-    if not raw.isascii() and not (_valid_levels(bids) and _valid_levels(asks)):
-        return Malformed(stream, "depthUpdate with a bad price level", excerpt(raw))
+    # Levels are validated strictly by the book right before it applies them, where the prices
+    # it already holds need no check (streamer.sansio.book). Checking the raw frame for ASCII
+    # would not do: a JSON escape such as "\u0661" is ASCII on the wire and a digit to isdigit().
     return DepthDiff(symbol, first, last, prev, bids, asks, when)
 
 
