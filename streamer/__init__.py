@@ -1,5 +1,6 @@
 """streamer: Binance order books and order state, kept exactly right in real time."""
 
+from streamer import _impl  # noqa: F401  (selects the book implementation: C unless disabled)
 from streamer.config import Credentials, Endpoints
 from streamer.errors import (
     BookNotReady,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum, StrEnum
 
 from streamer.sansio.audit import LevelMismatch, audit_book
-from streamer.sansio.book import Book
+from streamer.sansio.book import BookModel, levels_well_formed, new_book
 from streamer.sansio.wire import DepthDiff, DepthSnapshot, Venue
 
 __all__ = [
@@ -201,7 +201,7 @@ class BookSync:
         # Deepest snapshot each venue serves: spot 5000 (weight 250), futures 1000 (protocol §2).
         self.snapshot_limit = snapshot_limit or (1000 if self._futures else 5000)
         self.max_buffer = max_buffer
-        self.book = Book()
+        self.book: BookModel = new_book()  # the selected implementation (C when built)
         self.state = SyncState.WAITING
         self.last_update_id = 0  # meaningful only when SYNCED
         self.counters = Counters()
@@ -345,8 +345,7 @@ class BookSync:
         return diff.first_id <= prev_last + 1
 
     def _well_formed(self, diff: DepthDiff) -> bool:
-        book = self.book
-        if book.bids.check(diff.bids) and book.asks.check(diff.asks):
+        if levels_well_formed(diff.bids) and levels_well_formed(diff.asks):
             return True
         self.counters.malformed += 1
         return False
@@ -381,7 +380,13 @@ class BookSync:
                 self._move(Trigger.STALE_SNAPSHOT)
                 self._request_sync()
                 return
-        self.book.load(snapshot.bids, snapshot.asks)
+        if not self.book.load(snapshot.bids, snapshot.asks):
+            # Valid decimals the book cannot hold exactly (a mantissa past int64, more than 18
+            # decimals): nothing Binance sends. Count it and ask again, keeping the buffer.
+            self.counters.malformed += 1
+            self._events.append(SnapshotIgnored(self.symbol, None, "a price the book cannot hold"))
+            self._request_sync()
+            return
         self.last_update_id = last
         self._journal.clear()
         self._journal_floor = last

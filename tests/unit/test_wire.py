@@ -16,6 +16,8 @@ from streamer.sansio.wire import (
     decode_snapshot,
 )
 
+pytestmark = pytest.mark.usefixtures("book_impl")  # both book implementations
+
 CAP = "92233720368.54775807"
 
 
