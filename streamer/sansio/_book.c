@@ -50,23 +50,30 @@ static const int64_t POW10[MAX_EXPONENT + 1] = {
 
 static PyObject *Decimal = NULL; /* decimal.Decimal, for levels() */
 
+/* The strings of one level, both owned: the price as first received, the quantity as last. */
 typedef struct {
-    int64_t key;
-    PyObject *price; /* owned */
-    PyObject *qty;   /* owned */
-} Level;
+    PyObject *price;
+    PyObject *qty;
+} Pair;
 
-/* What one change displaced. qty == NULL: the level at key was inserted (remove it on rollback);
- * otherwise price and qty are the level's previous strings (owned). */
+enum { U_INSERTED, U_QTY, U_REMOVED };
+
+/* What one change displaced, for rollback. U_INSERTED: remove the level at key. U_QTY: the
+ * level's previous quantity (owned; the price did not change, so it is not touched: it is cold
+ * memory). U_REMOVED: the removed level's price and quantity (owned). */
 typedef struct {
     int64_t key;
+    int kind;
     PyObject *price;
     PyObject *qty;
 } Undo;
 
+/* Keys apart from the strings: the binary search reads 8 bytes per step, and most searches end
+ * among the best levels, which are last. */
 typedef struct {
     PyObject_HEAD
-    Level *lv;
+    int64_t *keys;
+    Pair *lv;
     Py_ssize_t n, cap;
     Undo *undo;
     Py_ssize_t nundo, undocap;
@@ -141,24 +148,40 @@ significant_decimals(PyObject *s)
     return sig;
 }
 
-/* The mantissa of a syntactically valid price at exp, as book._mantissa: > 0, or R_MALFORMED
- * (zero, or past INT64_MAX), or R_RESCALE (more significant decimals than exp, at most
- * MAX_EXPONENT; *need says how many). */
+/* A price string's mantissa at exp, as book._mantissa after book.valid_price, in one pass: > 0,
+ * or R_MALFORMED (not a number, zero, or past INT64_MAX), or R_RESCALE (valid, with more
+ * significant decimals than exp but at most MAX_EXPONENT; *need says how many). Digits go into
+ * a uint64 with an overflow check: a huge mantissa is refused, never wrapped. */
 static int64_t
-price_mantissa(PyObject *s, int exp, int *need)
+parse_price(PyObject *s, int exp, int *need)
 {
+    if (!PyUnicode_Check(s)) {
+        return R_MALFORMED;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(s) < 0) {
+        PyErr_Clear();
+        return R_MALFORMED;
+    }
+#endif
+    if (!PyUnicode_IS_ASCII(s)) {
+        return R_MALFORMED;
+    }
     const unsigned char *p = PyUnicode_1BYTE_DATA(s);
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     uint64_t m = 0;
-    int overflow = 0;
-    Py_ssize_t frac = -1, sig = 0; /* fraction digits seen (-1: before the dot) */
+    int overflow = 0, digits = 0;
+    Py_ssize_t frac = -1, sig = 0; /* fraction digits seen (-1: no dot yet) */
     for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c == '.') {
-            frac = 0;
-            continue;
+        unsigned d = (unsigned)p[i] - '0';
+        if (d > 9) {
+            if (p[i] == '.' && frac < 0) {
+                frac = 0;
+                continue;
+            }
+            return R_MALFORMED;
         }
-        unsigned d = c - '0';
+        digits = 1;
         if (frac >= 0) {
             frac++;
             if (d) {
@@ -175,6 +198,9 @@ price_mantissa(PyObject *s, int exp, int *need)
             m = m * 10 + d;
         }
     }
+    if (!digits) {
+        return R_MALFORMED;
+    }
     if (sig > exp) {
         if (sig <= MAX_EXPONENT) {
             *need = (int)sig;
@@ -182,12 +208,14 @@ price_mantissa(PyObject *s, int exp, int *need)
         }
         return R_MALFORMED;
     }
-    for (Py_ssize_t k = frac < 0 ? 0 : frac; k < exp; k++) {
-        if (m > UINT64_MAX / 10) {
+    if (frac < exp) {
+        uint64_t f = (uint64_t)POW10[exp - (frac < 0 ? 0 : frac)];
+        if (m > UINT64_MAX / f) {
             overflow = 1;
-            break;
         }
-        m *= 10;
+        else {
+            m *= f;
+        }
     }
     if (overflow || m == 0 || m > (uint64_t)INT64_MAX) {
         return R_MALFORMED;
@@ -197,21 +225,26 @@ price_mantissa(PyObject *s, int exp, int *need)
 
 /* -- one side -------------------------------------------------------------------------------- */
 
-/* The first index whose key is >= key. */
+/* The first index whose key is >= key: branch-free halving (no mispredictions), over the best
+ * 64 levels first when the key is among them, as half of all changes are. */
 static inline Py_ssize_t
-lower_bound(const Level *lv, Py_ssize_t n, int64_t key)
+lower_bound(const int64_t *keys, Py_ssize_t n, int64_t key)
 {
-    Py_ssize_t lo = 0, hi = n;
-    while (lo < hi) {
-        Py_ssize_t mid = (lo + hi) >> 1;
-        if (lv[mid].key < key) {
-            lo = mid + 1;
-        }
-        else {
-            hi = mid;
-        }
+    if (n == 0) {
+        return 0;
     }
-    return lo;
+    const int64_t *base = keys;
+    Py_ssize_t len = n;
+    if (n > 64 && keys[n - 64] < key) {
+        base = keys + (n - 64);
+        len = 64;
+    }
+    while (len > 1) {
+        Py_ssize_t half = len >> 1;
+        base = base[half] < key ? base + half : base;
+        len -= half;
+    }
+    return (base - keys) + (*base < key);
 }
 
 static int
@@ -224,7 +257,13 @@ reserve_levels(SideObject *s, Py_ssize_t want)
     while (cap < want) {
         cap *= 2;
     }
-    Level *lv = PyMem_Realloc(s->lv, (size_t)cap * sizeof(Level));
+    int64_t *keys = PyMem_Realloc(s->keys, (size_t)cap * sizeof(int64_t));
+    if (keys == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->keys = keys;
+    Pair *lv = PyMem_Realloc(s->lv, (size_t)cap * sizeof(Pair));
     if (lv == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -235,7 +274,7 @@ reserve_levels(SideObject *s, Py_ssize_t want)
 }
 
 static int
-push_undo(SideObject *s, int64_t key, PyObject *price, PyObject *qty)
+push_undo(SideObject *s, int64_t key, int kind, PyObject *price, PyObject *qty)
 {
     if (s->nundo == s->undocap) {
         Py_ssize_t cap = s->undocap ? s->undocap * 2 : 64;
@@ -249,6 +288,7 @@ push_undo(SideObject *s, int64_t key, PyObject *price, PyObject *qty)
     }
     Undo *e = &s->undo[s->nundo++];
     e->key = key;
+    e->kind = kind;
     e->price = price;
     e->qty = qty;
     return 0;
@@ -275,10 +315,26 @@ side_commit(SideObject *s)
     s->nundo = 0;
 }
 
-static void
-remove_at(SideObject *s, Py_ssize_t i)
+/* Open a slot at i (capacity reserved by the caller). */
+static inline void
+open_at(SideObject *s, Py_ssize_t i, int64_t key, PyObject *price, PyObject *qty)
 {
-    memmove(&s->lv[i], &s->lv[i + 1], (size_t)(s->n - i - 1) * sizeof(Level));
+    Py_ssize_t tail = s->n - i;
+    memmove(&s->keys[i + 1], &s->keys[i], (size_t)tail * sizeof(int64_t));
+    memmove(&s->lv[i + 1], &s->lv[i], (size_t)tail * sizeof(Pair));
+    s->keys[i] = key;
+    s->lv[i].price = price;
+    s->lv[i].qty = qty;
+    s->n++;
+}
+
+/* Close the slot at i; the caller took or released its references. */
+static inline void
+close_at(SideObject *s, Py_ssize_t i)
+{
+    Py_ssize_t tail = s->n - i - 1;
+    memmove(&s->keys[i], &s->keys[i + 1], (size_t)tail * sizeof(int64_t));
+    memmove(&s->lv[i], &s->lv[i + 1], (size_t)tail * sizeof(Pair));
     s->n--;
 }
 
@@ -288,25 +344,24 @@ side_rollback(SideObject *s)
 {
     for (Py_ssize_t j = s->nundo - 1; j >= 0; j--) {
         Undo *e = &s->undo[j];
-        Py_ssize_t i = lower_bound(s->lv, s->n, e->key);
-        int found = i < s->n && s->lv[i].key == e->key;
-        if (e->qty == NULL) { /* it was inserted */
+        Py_ssize_t i = lower_bound(s->keys, s->n, e->key);
+        int found = i < s->n && s->keys[i] == e->key;
+        if (e->kind == U_INSERTED) {
             if (found) {
                 Py_DECREF(s->lv[i].price);
                 Py_DECREF(s->lv[i].qty);
-                remove_at(s, i);
+                close_at(s, i);
             }
         }
-        else if (found) {
-            Py_SETREF(s->lv[i].price, e->price);
+        else if (e->kind == U_QTY && found) {
             Py_SETREF(s->lv[i].qty, e->qty);
         }
-        else {
-            memmove(&s->lv[i + 1], &s->lv[i], (size_t)(s->n - i) * sizeof(Level));
-            s->lv[i].key = e->key;
-            s->lv[i].price = e->price;
-            s->lv[i].qty = e->qty;
-            s->n++;
+        else if (e->kind == U_REMOVED && !found) {
+            open_at(s, i, e->key, e->price, e->qty);
+        }
+        else { /* cannot happen: the log replays this attempt backwards */
+            Py_XDECREF(e->price);
+            Py_XDECREF(e->qty);
         }
     }
     s->nundo = 0;
@@ -334,48 +389,43 @@ side_apply(SideObject *s, PyObject *levels)
         }
         PyObject *price = PyList_GET_ITEM(level, 0);
         PyObject *qty = PyList_GET_ITEM(level, 1);
-        int zero, price_zero;
-        if (!number_syntax(qty, &zero) || !number_syntax(price, &price_zero)) {
+        int zero;
+        if (!number_syntax(qty, &zero)) {
             goto done;
         }
-        int64_t m = price_mantissa(price, s->exp, &s->need);
+        int64_t m = parse_price(price, s->exp, &s->need);
         if (m < 0) {
             result = m;
             goto done;
         }
         int64_t key = s->sign * m;
-        Py_ssize_t i = lower_bound(s->lv, s->n, key);
-        if (i < s->n && s->lv[i].key == key) {
-            Level *l = &s->lv[i];
+        Py_ssize_t i = lower_bound(s->keys, s->n, key);
+        if (i < s->n && s->keys[i] == key) {
+            Pair *l = &s->lv[i];
             if (zero) { /* the log takes the level's references */
-                if (push_undo(s, key, l->price, l->qty) < 0) {
+                if (push_undo(s, key, U_REMOVED, l->price, l->qty) < 0) {
                     result = R_ERROR;
                     goto done;
                 }
-                remove_at(s, i);
+                close_at(s, i);
             }
             else {
-                if (push_undo(s, key, l->price, l->qty) < 0) {
+                if (push_undo(s, key, U_QTY, NULL, l->qty) < 0) {
                     result = R_ERROR;
                     goto done;
                 }
-                Py_INCREF(l->price); /* the level keeps its spelling; the log holds one too */
                 Py_INCREF(qty);
                 l->qty = qty;
             }
         }
         else if (!zero) {
-            if (reserve_levels(s, s->n + 1) < 0 || push_undo(s, key, NULL, NULL) < 0) {
+            if (reserve_levels(s, s->n + 1) < 0 || push_undo(s, key, U_INSERTED, NULL, NULL) < 0) {
                 result = R_ERROR;
                 goto done;
             }
-            memmove(&s->lv[i + 1], &s->lv[i], (size_t)(s->n - i) * sizeof(Level));
             Py_INCREF(price);
             Py_INCREF(qty);
-            s->lv[i].key = key;
-            s->lv[i].price = price;
-            s->lv[i].qty = qty;
-            s->n++;
+            open_at(s, i, key, price, qty);
             inserted++;
         }
     }
@@ -391,7 +441,7 @@ side_largest(const SideObject *s)
     if (s->n == 0) {
         return 0;
     }
-    return s->sign > 0 ? s->lv[s->n - 1].key : -s->lv[0].key;
+    return s->sign > 0 ? s->keys[s->n - 1] : -s->keys[0];
 }
 
 static void
@@ -400,13 +450,13 @@ side_scale(SideObject *s, int exp)
     if (exp > s->exp) {
         int64_t f = POW10[exp - s->exp];
         for (Py_ssize_t i = 0; i < s->n; i++) {
-            s->lv[i].key *= f;
+            s->keys[i] *= f;
         }
     }
     else if (exp < s->exp) {
         int64_t f = POW10[s->exp - exp];
         for (Py_ssize_t i = 0; i < s->n; i++) {
-            s->lv[i].key /= f; /* exact: these keys were multiplied by f */
+            s->keys[i] /= f; /* exact: these keys were multiplied by f */
         }
     }
     s->exp = exp;
@@ -419,6 +469,7 @@ side_new(int64_t sign, int exp)
     if (s == NULL) {
         return NULL;
     }
+    s->keys = NULL;
     s->lv = NULL;
     s->n = s->cap = 0;
     s->undo = NULL;
@@ -434,6 +485,7 @@ Side_dealloc(SideObject *s)
 {
     side_commit(s);
     side_clear(s);
+    PyMem_Free(s->keys);
     PyMem_Free(s->lv);
     PyMem_Free(s->undo);
     PyObject_Free(s);
@@ -446,7 +498,7 @@ Side_len(SideObject *s)
 }
 
 static PyObject *
-level_tuple(const Level *l)
+level_tuple(const Pair *l)
 {
     return PyTuple_Pack(2, l->price, l->qty);
 }
@@ -491,17 +543,17 @@ Side_top(SideObject *s, PyObject *arg)
 static PyObject *
 Side_get(SideObject *s, PyObject *price)
 {
-    int zero, need;
-    if (!PyUnicode_CheckExact(price) || !number_syntax(price, &zero) || zero) {
+    int need;
+    if (!PyUnicode_CheckExact(price)) {
         Py_RETURN_NONE;
     }
-    int64_t m = price_mantissa(price, s->exp, &need);
+    int64_t m = parse_price(price, s->exp, &need);
     if (m < 0) {
         Py_RETURN_NONE;
     }
     int64_t key = s->sign * m;
-    Py_ssize_t i = lower_bound(s->lv, s->n, key);
-    if (i < s->n && s->lv[i].key == key) {
+    Py_ssize_t i = lower_bound(s->keys, s->n, key);
+    if (i < s->n && s->keys[i] == key) {
         return Py_NewRef(s->lv[i].qty);
     }
     Py_RETURN_NONE;
@@ -515,7 +567,7 @@ Side_levels(SideObject *s, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     for (Py_ssize_t k = 0; k < s->n; k++) {
-        const Level *l = &s->lv[s->n - 1 - k];
+        const Pair *l = &s->lv[s->n - 1 - k];
         PyObject *value = PyObject_CallOneArg(Decimal, l->price);
         PyObject *t = value ? PyTuple_Pack(3, value, l->price, l->qty) : NULL;
         Py_XDECREF(value);
@@ -740,7 +792,7 @@ side_fill(SideObject *s, Entry *e, Py_ssize_t n, int exp)
 {
     int need;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t m = price_mantissa(e[i].price, exp, &need);
+        int64_t m = parse_price(e[i].price, exp, &need);
         if (m < 0) {
             return 0;
         }
@@ -756,7 +808,7 @@ side_fill(SideObject *s, Entry *e, Py_ssize_t n, int exp)
         if (i + 1 < n && e[i + 1].key == e[i].key) {
             continue; /* the later of two levels with one value wins */
         }
-        s->lv[k].key = e[i].key;
+        s->keys[k] = e[i].key;
         s->lv[k].price = Py_NewRef(e[i].price);
         s->lv[k].qty = Py_NewRef(e[i].qty);
         k++;
@@ -829,7 +881,7 @@ Book_is_crossed(BookObject *b, PyObject *Py_UNUSED(ignored))
     if (bids->n == 0 || asks->n == 0) {
         Py_RETURN_FALSE;
     }
-    return PyBool_FromLong(bids->lv[bids->n - 1].key >= -asks->lv[asks->n - 1].key);
+    return PyBool_FromLong(bids->keys[bids->n - 1] >= -asks->keys[asks->n - 1]);
 }
 
 static PyObject *
