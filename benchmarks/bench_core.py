@@ -31,6 +31,7 @@ import random
 import statistics
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,30 @@ IMPLEMENTATIONS = {"C": "c", "pure Python": "python", "before issue 8": "baselin
 
 
 class BaselineBook(baseline_book.Book):
-    """The string book of before issue 8, on the book protocol book_sync.py now uses."""
+    """The string book of before issue 8, on the book protocol book_sync.py now uses.
+
+    It journals each applied diff in a deque, as BookSync did before issue 8.
+    """
 
     exponent = 0
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.journal: deque[tuple[int, Any, Any]] = deque(maxlen=512)
+
     def load(self, bids: Any, asks: Any) -> bool:
         super().load(bids, asks)
+        self.journal.clear()
         return True
+
+    def apply_diff(self, bids: Any, asks: Any, update_id: int = 0) -> int:
+        inserted = super().apply_diff(bids, asks)
+        if inserted >= 0:
+            self.journal.append((update_id, bids, asks))
+        return inserted
+
+    def touched_since(self, update_id: int) -> None:
+        return None  # audits are not measured
 
 
 def new_books(impl: str) -> DepthBooks:

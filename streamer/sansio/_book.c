@@ -1,19 +1,28 @@
 /* The C twin of streamer/sansio/book.py: the same book, the same verdicts, faster.
  *
  * book.py is the reference: every rule here mirrors one there, and a differential fuzz in the
- * tests (tests/unit/test_book_differential.py) requires identical books and identical verdicts.
- * Read book.py first; this file only adds what C needs:
+ * tests (tests/unit/test_book_differential.py) requires identical books, spellings, exponents
+ * and verdicts. Read book.py first; this file only adds what C needs:
  *
- *  - A side is one array of levels sorted so the best level is last (key = price mantissa for
- *    bids, minus the mantissa for asks), found by binary search over int64 keys. Each level owns
- *    a reference to its price string (as first received) and its quantity string (as last
- *    received): top() hands those very objects back, so output is what Binance sent.
- *  - Every price is parsed (in C that costs less than a dict lookup), digits accumulated in a
- *    uint64 with an overflow check: a mantissa past INT64_MAX is Malformed, never wrapped.
- *    Quantities are validated (ASCII digits, at most one dot) and kept as strings, never bounded.
- *  - An undo log per side owns the references it displaced, so a rejected diff is restored
- *    exactly and a committed one releases them. Rolling back never allocates (it only restores
- *    levels removed in the same attempt), so it cannot fail half-way.
+ *  - A side is an array of int64 keys sorted so the best level is last (key = price mantissa
+ *    for bids, minus the mantissa for asks), found by a branch-free binary search, beside an
+ *    array of slots: the price string as first received (a level is inserted rarely) and the
+ *    quantity as an int64 mantissa plus its number of decimals. top() formats the quantity back,
+ *    which gives exactly the string received whenever that string was canonical (no leading
+ *    zero, no bare dot, at most 18 decimals, fits an int64): Binance's spelling always is, its
+ *    capped "92233720368.54775807" included. Any other valid spelling is kept as the string.
+ *    Holding integers instead of the decoded strings means the decoded frame dies young, while
+ *    it is still in the cache: that, not the arithmetic, is most of the speed.
+ *  - The journal of touched prices (for drift audits) is a ring of int64 keys, for the same
+ *    reason: book.py keeps the decoded diffs themselves.
+ *  - Digits are accumulated in a uint64 with an overflow check: a price mantissa past INT64_MAX
+ *    is Malformed, never wrapped; quantities are never bounded (past int64: kept as text).
+ *  - An undo log per side owns what it displaced, so a rejected diff is restored exactly and a
+ *    committed one releases it. Rolling back never allocates (it only restores levels removed in
+ *    the same attempt), so it cannot fail half-way.
+ *
+ * A door for SBE (design §4.7): a level whose price slot is NULL can be formatted from its key
+ * the way quantities are, so int64 (mantissa, exponent) levels can be applied without strings.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,6 +30,7 @@
 #include <string.h>
 
 #define DEFAULT_EXPONENT 8
+#define DEFAULT_JOURNAL 512
 #define MAX_EXPONENT 18
 #define R_MALFORMED (-1)
 #define R_RESCALE (-2)
@@ -48,32 +58,42 @@ static const int64_t POW10[MAX_EXPONENT + 1] = {
     1000000000000000000LL,
 };
 
-static PyObject *Decimal = NULL; /* decimal.Decimal, for levels() */
+static PyObject *Decimal = NULL; /* decimal.Decimal, for levels() and touched_since() */
 
-/* The strings of one level, both owned: the price as first received, the quantity as last. */
+/* A quantity: its string (owned), or NULL and then mantissa m with d decimals. */
 typedef struct {
-    PyObject *price;
-    PyObject *qty;
-} Pair;
+    PyObject *text;
+    int64_t m;
+    int d;
+} Qty;
+
+typedef struct {
+    PyObject *price; /* owned: as first received */
+    Qty qty;
+} Slot;
 
 enum { U_INSERTED, U_QTY, U_REMOVED };
 
 /* What one change displaced, for rollback. U_INSERTED: remove the level at key. U_QTY: the
- * level's previous quantity (owned; the price did not change, so it is not touched: it is cold
- * memory). U_REMOVED: the removed level's price and quantity (owned). */
+ * level's previous quantity (the price did not change). U_REMOVED: the removed level's price
+ * (owned) and quantity. */
 typedef struct {
     int64_t key;
     int kind;
     PyObject *price;
-    PyObject *qty;
+    Qty qty;
 } Undo;
 
-/* Keys apart from the strings: the binary search reads 8 bytes per step, and most searches end
- * among the best levels, which are last. */
+/* Keys touched by the diff being applied, bids then asks: journaled if it is applied. */
+typedef struct {
+    int64_t *keys;
+    Py_ssize_t n, cap;
+} Scratch;
+
 typedef struct {
     PyObject_HEAD
     int64_t *keys;
-    Pair *lv;
+    Slot *lv;
     Py_ssize_t n, cap;
     Undo *undo;
     Py_ssize_t nundo, undocap;
@@ -83,10 +103,23 @@ typedef struct {
 } SideObject;
 
 typedef struct {
+    int64_t id;      /* the diff's u */
+    int exp;         /* the exponent its keys are at */
+    Py_ssize_t bids; /* how many keys of each side, bids first */
+    Py_ssize_t asks;
+} Entry;
+
+typedef struct {
     PyObject_HEAD
     SideObject *bids;
     SideObject *asks;
     int base;
+    Scratch scratch;
+    /* journal: a ring of entries (capacity jcap) and a ring of their keys (capacity kcap) */
+    Entry *jent;
+    Py_ssize_t jcap, jhead, jlen;
+    int64_t *jkeys;
+    Py_ssize_t kcap, khead, klen;
 } BookObject;
 
 static PyTypeObject SideType;
@@ -131,7 +164,96 @@ number_syntax(PyObject *s, int *zero)
     return digits;
 }
 
-/* Significant decimals of a syntactically valid number ("1.2500" has 2), capped at INT_MAX. */
+enum { Q_BAD, Q_ZERO, Q_INT, Q_TEXT };
+
+/* A quantity string, validated as book.valid_qty: Q_BAD, Q_ZERO, Q_INT (canonical: *m and *d
+ * give it back exactly through format_qty) or Q_TEXT (valid, to be kept as the string). */
+static int
+parse_qty(PyObject *s, int64_t *m_out, int *d_out)
+{
+    if (!PyUnicode_Check(s)) {
+        return Q_BAD;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(s) < 0) {
+        PyErr_Clear();
+        return Q_BAD;
+    }
+#endif
+    if (!PyUnicode_IS_ASCII(s)) {
+        return Q_BAD;
+    }
+    const unsigned char *p = PyUnicode_1BYTE_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), dot = -1, digits = 0;
+    uint64_t m = 0;
+    int nonzero = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)p[i] - '0';
+        if (d > 9) {
+            if (p[i] == '.' && dot < 0) {
+                dot = i;
+                continue;
+            }
+            return Q_BAD;
+        }
+        nonzero |= d != 0;
+        if (++digits <= 19) {
+            m = m * 10 + d; /* 19 digits always fit a uint64 */
+        }
+    }
+    if (!digits) {
+        return Q_BAD;
+    }
+    if (!nonzero) {
+        return Q_ZERO;
+    }
+    Py_ssize_t decimals = dot < 0 ? 0 : n - dot - 1;
+    int canonical = digits <= 19 && m <= (uint64_t)INT64_MAX && decimals <= MAX_EXPONENT &&
+                    dot != 0 && dot != n - 1 && (p[0] != '0' || n == 1 || dot == 1);
+    if (!canonical) {
+        return Q_TEXT;
+    }
+    *m_out = (int64_t)m;
+    *d_out = (int)decimals;
+    return Q_INT;
+}
+
+/* The canonical string of mantissa m (> 0) with d decimals: "0.00123000", "12", "5.5". */
+static PyObject *
+format_decimal(int64_t m, int d)
+{
+    char buf[48];
+    char *end = buf + sizeof(buf), *p = end;
+    uint64_t v = (uint64_t)m;
+    for (int k = 0; k < d; k++) {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    }
+    if (d) {
+        *--p = '.';
+    }
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    Py_ssize_t len = end - p;
+    PyObject *s = PyUnicode_New(len, 127);
+    if (s != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)len);
+    }
+    return s;
+}
+
+static inline PyObject *
+qty_object(const Qty *q)
+{
+    if (q->text != NULL) {
+        return Py_NewRef(q->text);
+    }
+    return format_decimal(q->m, q->d);
+}
+
+/* Significant decimals of a syntactically valid number ("1.2500" has 2). */
 static Py_ssize_t
 significant_decimals(PyObject *s)
 {
@@ -150,8 +272,7 @@ significant_decimals(PyObject *s)
 
 /* A price string's mantissa at exp, as book._mantissa after book.valid_price, in one pass: > 0,
  * or R_MALFORMED (not a number, zero, or past INT64_MAX), or R_RESCALE (valid, with more
- * significant decimals than exp but at most MAX_EXPONENT; *need says how many). Digits go into
- * a uint64 with an overflow check: a huge mantissa is refused, never wrapped. */
+ * significant decimals than exp but at most MAX_EXPONENT; *need says how many). */
 static int64_t
 parse_price(PyObject *s, int exp, int *need)
 {
@@ -263,7 +384,7 @@ reserve_levels(SideObject *s, Py_ssize_t want)
         return -1;
     }
     s->keys = keys;
-    Pair *lv = PyMem_Realloc(s->lv, (size_t)cap * sizeof(Pair));
+    Slot *lv = PyMem_Realloc(s->lv, (size_t)cap * sizeof(Slot));
     if (lv == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -274,7 +395,7 @@ reserve_levels(SideObject *s, Py_ssize_t want)
 }
 
 static int
-push_undo(SideObject *s, int64_t key, int kind, PyObject *price, PyObject *qty)
+push_undo(SideObject *s, int64_t key, int kind, PyObject *price, const Qty *qty)
 {
     if (s->nundo == s->undocap) {
         Py_ssize_t cap = s->undocap ? s->undocap * 2 : 64;
@@ -290,7 +411,29 @@ push_undo(SideObject *s, int64_t key, int kind, PyObject *price, PyObject *qty)
     e->key = key;
     e->kind = kind;
     e->price = price;
-    e->qty = qty;
+    if (qty != NULL) {
+        e->qty = *qty;
+    }
+    else {
+        e->qty.text = NULL;
+    }
+    return 0;
+}
+
+static int
+scratch_push(Scratch *t, int64_t key)
+{
+    if (t->n == t->cap) {
+        Py_ssize_t cap = t->cap ? t->cap * 2 : 256;
+        int64_t *keys = PyMem_Realloc(t->keys, (size_t)cap * sizeof(int64_t));
+        if (keys == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->keys = keys;
+        t->cap = cap;
+    }
+    t->keys[t->n++] = key;
     return 0;
 }
 
@@ -299,7 +442,7 @@ side_clear(SideObject *s)
 {
     for (Py_ssize_t i = 0; i < s->n; i++) {
         Py_DECREF(s->lv[i].price);
-        Py_DECREF(s->lv[i].qty);
+        Py_XDECREF(s->lv[i].qty.text);
     }
     s->n = 0;
 }
@@ -310,21 +453,21 @@ side_commit(SideObject *s)
 {
     for (Py_ssize_t i = 0; i < s->nundo; i++) {
         Py_XDECREF(s->undo[i].price);
-        Py_XDECREF(s->undo[i].qty);
+        Py_XDECREF(s->undo[i].qty.text);
     }
     s->nundo = 0;
 }
 
-/* Open a slot at i (capacity reserved by the caller). */
+/* Open a slot at i (capacity reserved by the caller); the slot takes the references. */
 static inline void
-open_at(SideObject *s, Py_ssize_t i, int64_t key, PyObject *price, PyObject *qty)
+open_at(SideObject *s, Py_ssize_t i, int64_t key, PyObject *price, const Qty *qty)
 {
     Py_ssize_t tail = s->n - i;
     memmove(&s->keys[i + 1], &s->keys[i], (size_t)tail * sizeof(int64_t));
-    memmove(&s->lv[i + 1], &s->lv[i], (size_t)tail * sizeof(Pair));
+    memmove(&s->lv[i + 1], &s->lv[i], (size_t)tail * sizeof(Slot));
     s->keys[i] = key;
     s->lv[i].price = price;
-    s->lv[i].qty = qty;
+    s->lv[i].qty = *qty;
     s->n++;
 }
 
@@ -334,7 +477,7 @@ close_at(SideObject *s, Py_ssize_t i)
 {
     Py_ssize_t tail = s->n - i - 1;
     memmove(&s->keys[i], &s->keys[i + 1], (size_t)tail * sizeof(int64_t));
-    memmove(&s->lv[i], &s->lv[i + 1], (size_t)tail * sizeof(Pair));
+    memmove(&s->lv[i], &s->lv[i + 1], (size_t)tail * sizeof(Slot));
     s->n--;
 }
 
@@ -349,28 +492,30 @@ side_rollback(SideObject *s)
         if (e->kind == U_INSERTED) {
             if (found) {
                 Py_DECREF(s->lv[i].price);
-                Py_DECREF(s->lv[i].qty);
+                Py_XDECREF(s->lv[i].qty.text);
                 close_at(s, i);
             }
         }
         else if (e->kind == U_QTY && found) {
-            Py_SETREF(s->lv[i].qty, e->qty);
+            Py_XDECREF(s->lv[i].qty.text);
+            s->lv[i].qty = e->qty;
         }
         else if (e->kind == U_REMOVED && !found) {
-            open_at(s, i, e->key, e->price, e->qty);
+            open_at(s, i, e->key, e->price, &e->qty);
         }
         else { /* cannot happen: the log replays this attempt backwards */
             Py_XDECREF(e->price);
-            Py_XDECREF(e->qty);
+            Py_XDECREF(e->qty.text);
         }
     }
     s->nundo = 0;
 }
 
 /* Validate and apply the levels of one side, as BookSide.apply: the number of levels inserted,
- * or R_MALFORMED / R_RESCALE / R_ERROR with what was applied recorded in the undo log. */
+ * or R_MALFORMED / R_RESCALE / R_ERROR with what was applied recorded in the undo log. Every
+ * level's key goes to the scratch journal. */
 static Py_ssize_t
-side_apply(SideObject *s, PyObject *levels)
+side_apply(SideObject *s, PyObject *levels, Scratch *touched)
 {
     PyObject *seq = PySequence_Fast(levels, "levels must be iterable");
     if (seq == NULL) {
@@ -388,9 +533,10 @@ side_apply(SideObject *s, PyObject *levels)
             goto done;
         }
         PyObject *price = PyList_GET_ITEM(level, 0);
-        PyObject *qty = PyList_GET_ITEM(level, 1);
-        int zero;
-        if (!number_syntax(qty, &zero)) {
+        PyObject *text = PyList_GET_ITEM(level, 1);
+        Qty qty = {NULL, 0, 0};
+        int kind = parse_qty(text, &qty.m, &qty.d);
+        if (kind == Q_BAD) {
             goto done;
         }
         int64_t m = parse_price(price, s->exp, &s->need);
@@ -399,33 +545,40 @@ side_apply(SideObject *s, PyObject *levels)
             goto done;
         }
         int64_t key = s->sign * m;
+        if (scratch_push(touched, key) < 0) {
+            result = R_ERROR;
+            goto done;
+        }
+        if (kind == Q_TEXT) {
+            qty.text = text; /* a reference is taken below, when stored */
+        }
         Py_ssize_t i = lower_bound(s->keys, s->n, key);
         if (i < s->n && s->keys[i] == key) {
-            Pair *l = &s->lv[i];
-            if (zero) { /* the log takes the level's references */
-                if (push_undo(s, key, U_REMOVED, l->price, l->qty) < 0) {
+            Slot *l = &s->lv[i];
+            if (kind == Q_ZERO) { /* the log takes the level's references */
+                if (push_undo(s, key, U_REMOVED, l->price, &l->qty) < 0) {
                     result = R_ERROR;
                     goto done;
                 }
                 close_at(s, i);
             }
             else {
-                if (push_undo(s, key, U_QTY, NULL, l->qty) < 0) {
+                if (push_undo(s, key, U_QTY, NULL, &l->qty) < 0) {
                     result = R_ERROR;
                     goto done;
                 }
-                Py_INCREF(qty);
+                Py_XINCREF(qty.text);
                 l->qty = qty;
             }
         }
-        else if (!zero) {
+        else if (kind != Q_ZERO) {
             if (reserve_levels(s, s->n + 1) < 0 || push_undo(s, key, U_INSERTED, NULL, NULL) < 0) {
                 result = R_ERROR;
                 goto done;
             }
             Py_INCREF(price);
-            Py_INCREF(qty);
-            open_at(s, i, key, price, qty);
+            Py_XINCREF(qty.text);
+            open_at(s, i, key, price, &qty);
             inserted++;
         }
     }
@@ -498,9 +651,20 @@ Side_len(SideObject *s)
 }
 
 static PyObject *
-level_tuple(const Pair *l)
+level_tuple(const Slot *l)
 {
-    return PyTuple_Pack(2, l->price, l->qty);
+    PyObject *qty = qty_object(&l->qty);
+    if (qty == NULL) {
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(qty);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, Py_NewRef(l->price));
+    PyTuple_SET_ITEM(t, 1, qty);
+    return t;
 }
 
 static PyObject *
@@ -515,7 +679,7 @@ Side_best(SideObject *s, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Side_top(SideObject *s, PyObject *arg)
 {
-    Py_ssize_t want = PyNumber_AsSsize_t(arg, NULL) /* clipped */;
+    Py_ssize_t want = PyNumber_AsSsize_t(arg, NULL); /* clipped */
     if (want == -1 && PyErr_Occurred()) {
         return NULL;
     }
@@ -554,7 +718,7 @@ Side_get(SideObject *s, PyObject *price)
     int64_t key = s->sign * m;
     Py_ssize_t i = lower_bound(s->keys, s->n, key);
     if (i < s->n && s->keys[i] == key) {
-        return Py_NewRef(s->lv[i].qty);
+        return qty_object(&s->lv[i].qty);
     }
     Py_RETURN_NONE;
 }
@@ -567,10 +731,12 @@ Side_levels(SideObject *s, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     for (Py_ssize_t k = 0; k < s->n; k++) {
-        const Pair *l = &s->lv[s->n - 1 - k];
+        const Slot *l = &s->lv[s->n - 1 - k];
         PyObject *value = PyObject_CallOneArg(Decimal, l->price);
-        PyObject *t = value ? PyTuple_Pack(3, value, l->price, l->qty) : NULL;
+        PyObject *qty = value ? qty_object(&l->qty) : NULL;
+        PyObject *t = qty ? PyTuple_Pack(3, value, l->price, qty) : NULL;
         Py_XDECREF(value);
+        Py_XDECREF(qty);
         if (t == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -618,6 +784,73 @@ static PyTypeObject SideType = {
     .tp_getset = Side_getset,
 };
 
+/* -- the journal ----------------------------------------------------------------------------- */
+
+static void
+journal_clear(BookObject *b)
+{
+    b->jhead = b->jlen = 0;
+    b->khead = b->klen = 0;
+}
+
+/* Journal the scratch keys as one diff (nb of them bids) under id, forgetting the oldest diff
+ * when full. */
+static int
+journal_push(BookObject *b, int64_t id, Py_ssize_t nb)
+{
+    Scratch *t = &b->scratch;
+    if (b->jlen == b->jcap) {
+        Entry *old = &b->jent[b->jhead];
+        b->khead = (b->khead + old->bids + old->asks) % (b->kcap ? b->kcap : 1);
+        b->klen -= old->bids + old->asks;
+        b->jhead = (b->jhead + 1) % b->jcap;
+        b->jlen--;
+    }
+    if (b->klen + t->n > b->kcap) { /* grow, straightening the ring */
+        Py_ssize_t cap = b->kcap ? b->kcap : 1024;
+        while (cap < b->klen + t->n) {
+            cap *= 2;
+        }
+        int64_t *keys = PyMem_Malloc((size_t)cap * sizeof(int64_t));
+        if (keys == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t k = 0; k < b->klen; k++) {
+            keys[k] = b->jkeys[(b->khead + k) % b->kcap];
+        }
+        PyMem_Free(b->jkeys);
+        b->jkeys = keys;
+        b->kcap = cap;
+        b->khead = 0;
+    }
+    Py_ssize_t at = (b->khead + b->klen) % (b->kcap ? b->kcap : 1);
+    for (Py_ssize_t k = 0; k < t->n; k++) {
+        b->jkeys[(at + k) % b->kcap] = t->keys[k];
+    }
+    b->klen += t->n;
+    Entry *e = &b->jent[(b->jhead + b->jlen) % b->jcap];
+    e->id = id;
+    e->exp = b->bids->exp;
+    e->bids = nb;
+    e->asks = t->n - nb;
+    b->jlen++;
+    return 0;
+}
+
+static PyObject *
+key_decimal(int64_t key, int exp)
+{
+    int64_t m = key < 0 ? -key : key;
+    PyObject *text = PyUnicode_FromFormat("%lldE-%d", (long long)m, exp);
+    if (text == NULL) {
+        return NULL;
+    }
+    PyObject *value = PyObject_CallOneArg(Decimal, text);
+    Py_DECREF(text);
+    return value;
+}
+
 /* -- the book -------------------------------------------------------------------------------- */
 
 static int
@@ -645,6 +878,7 @@ book_clear(BookObject *b)
     side_clear(b->bids);
     side_clear(b->asks);
     b->bids->exp = b->asks->exp = b->base;
+    journal_clear(b);
 }
 
 static PyObject *
@@ -662,20 +896,41 @@ Book_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds
         Py_DECREF(b);
         return NULL;
     }
+    b->jent = PyMem_Calloc(DEFAULT_JOURNAL, sizeof(Entry));
+    if (b->jent == NULL) {
+        Py_DECREF(b);
+        return PyErr_NoMemory();
+    }
+    b->jcap = DEFAULT_JOURNAL;
     return (PyObject *)b;
 }
 
 static int
 Book_init(BookObject *b, PyObject *args, PyObject *kwds)
 {
-    static char *names[] = {"exponent", NULL};
+    static char *names[] = {"exponent", "journal_size", NULL};
     int exp = DEFAULT_EXPONENT;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i:Book", names, &exp)) {
+    Py_ssize_t journal = DEFAULT_JOURNAL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|in:Book", names, &exp, &journal)) {
         return -1;
     }
     if (exp < 0 || exp > MAX_EXPONENT) {
         PyErr_Format(PyExc_ValueError, "exponent must be within 0..%d", MAX_EXPONENT);
         return -1;
+    }
+    if (journal < 1) {
+        PyErr_SetString(PyExc_ValueError, "journal_size must be positive");
+        return -1;
+    }
+    if (journal != b->jcap) {
+        Entry *jent = PyMem_Calloc((size_t)journal, sizeof(Entry));
+        if (jent == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        PyMem_Free(b->jent);
+        b->jent = jent;
+        b->jcap = journal;
     }
     b->base = exp;
     book_clear(b);
@@ -687,24 +942,43 @@ Book_dealloc(BookObject *b)
 {
     Py_XDECREF(b->bids);
     Py_XDECREF(b->asks);
+    PyMem_Free(b->scratch.keys);
+    PyMem_Free(b->jent);
+    PyMem_Free(b->jkeys);
     Py_TYPE(b)->tp_free((PyObject *)b);
 }
 
 static PyObject *
 Book_apply_diff(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "apply_diff(bids, asks)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "apply_diff(bids, asks, update_id=0)");
         return NULL;
+    }
+    long long id = 0;
+    if (nargs == 3) {
+        int overflow;
+        id = PyLong_AsLongLongAndOverflow(args[2], &overflow);
+        if (id == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow) { /* wire.py admits int64 ids only; never wrap */
+            id = overflow > 0 ? INT64_MAX : INT64_MIN;
+        }
     }
     SideObject *bids = b->bids, *asks = b->asks;
     int start = bids->exp;
     for (;;) {
-        Py_ssize_t nb = side_apply(bids, args[0]);
-        Py_ssize_t na = nb >= 0 ? side_apply(asks, args[1]) : R_MALFORMED;
+        b->scratch.n = 0;
+        Py_ssize_t nb = side_apply(bids, args[0], &b->scratch);
+        Py_ssize_t bid_keys = b->scratch.n;
+        Py_ssize_t na = nb >= 0 ? side_apply(asks, args[1], &b->scratch) : R_MALFORMED;
         if (na >= 0) {
             side_commit(bids);
             side_commit(asks);
+            if (journal_push(b, id, bid_keys) < 0) {
+                return NULL; /* the diff stays applied; only the audit trail is short */
+            }
             return PyLong_FromSsize_t(nb + na);
         }
         side_rollback(asks);
@@ -722,17 +996,59 @@ Book_apply_diff(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
     }
 }
 
+static PyObject *
+Book_touched_since(BookObject *b, PyObject *arg)
+{
+    int overflow;
+    long long after = PyLong_AsLongLongAndOverflow(arg, &overflow);
+    if (after == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow) {
+        after = overflow > 0 ? INT64_MAX : INT64_MIN;
+    }
+    if (b->jlen == b->jcap && b->jent[b->jhead].id > after) {
+        Py_RETURN_NONE;
+    }
+    PyObject *bids = PyList_New(0), *asks = PyList_New(0);
+    if (bids == NULL || asks == NULL) {
+        goto fail;
+    }
+    Py_ssize_t end = b->klen; /* keys of the newest entry end here (offset from khead) */
+    for (Py_ssize_t j = b->jlen - 1; j >= 0; j--) {
+        const Entry *e = &b->jent[(b->jhead + j) % b->jcap];
+        Py_ssize_t first = end - e->bids - e->asks;
+        if (e->id <= after) {
+            break;
+        }
+        for (Py_ssize_t k = first; k < end; k++) {
+            PyObject *value = key_decimal(b->jkeys[(b->khead + k) % b->kcap], e->exp);
+            if (value == NULL || PyList_Append(k < first + e->bids ? bids : asks, value) < 0) {
+                Py_XDECREF(value);
+                goto fail;
+            }
+            Py_DECREF(value);
+        }
+        end = first;
+    }
+    return Py_BuildValue("(NN)", bids, asks);
+fail:
+    Py_XDECREF(bids);
+    Py_XDECREF(asks);
+    return NULL;
+}
+
 typedef struct {
     int64_t key;
     Py_ssize_t seq;
     PyObject *price; /* borrowed from the snapshot */
     PyObject *qty;
-} Entry;
+} LoadEntry;
 
 static int
 entry_cmp(const void *x, const void *y)
 {
-    const Entry *a = x, *b = y;
+    const LoadEntry *a = x, *b = y;
     if (a->key != b->key) {
         return a->key < b->key ? -1 : 1;
     }
@@ -742,11 +1058,11 @@ entry_cmp(const void *x, const void *y)
 /* The non-zero levels of a snapshot side (borrowed), as book._snapshot_side. Returns the count,
  * -1 when a level is not valid, -2 with an exception set. *maxdec: their most decimals. */
 static Py_ssize_t
-snapshot_side(PyObject *seq, Entry **out, Py_ssize_t *maxdec)
+snapshot_side(PyObject *seq, LoadEntry **out, Py_ssize_t *maxdec)
 {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), k = 0;
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    Entry *e = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Entry));
+    LoadEntry *e = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(LoadEntry));
     if (e == NULL) {
         PyErr_NoMemory();
         return -2;
@@ -788,7 +1104,7 @@ snapshot_side(PyObject *seq, Entry **out, Py_ssize_t *maxdec)
 
 /* Fill a side from entries parsed at exp; 0 when a price does not fit, -1 on an exception. */
 static int
-side_fill(SideObject *s, Entry *e, Py_ssize_t n, int exp)
+side_fill(SideObject *s, LoadEntry *e, Py_ssize_t n, int exp)
 {
     int need;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -798,7 +1114,7 @@ side_fill(SideObject *s, Entry *e, Py_ssize_t n, int exp)
         }
         e[i].key = s->sign * m;
     }
-    qsort(e, (size_t)n, sizeof(Entry), entry_cmp);
+    qsort(e, (size_t)n, sizeof(LoadEntry), entry_cmp);
     if (reserve_levels(s, n) < 0) {
         return -1;
     }
@@ -808,9 +1124,13 @@ side_fill(SideObject *s, Entry *e, Py_ssize_t n, int exp)
         if (i + 1 < n && e[i + 1].key == e[i].key) {
             continue; /* the later of two levels with one value wins */
         }
+        Qty qty = {NULL, 0, 0};
+        if (parse_qty(e[i].qty, &qty.m, &qty.d) != Q_INT) {
+            qty.text = Py_NewRef(e[i].qty);
+        }
         s->keys[k] = e[i].key;
         s->lv[k].price = Py_NewRef(e[i].price);
-        s->lv[k].qty = Py_NewRef(e[i].qty);
+        s->lv[k].qty = qty;
         k++;
     }
     s->n = k;
@@ -827,7 +1147,7 @@ Book_load(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
     book_clear(b);
     PyObject *result = NULL;
     PyObject *bseq = NULL, *aseq = NULL;
-    Entry *be = NULL, *ae = NULL;
+    LoadEntry *be = NULL, *ae = NULL;
     Py_ssize_t maxdec = b->base, nb = -1, na = -1;
     bseq = PySequence_Fast(args[0], "bids must be iterable");
     aseq = bseq ? PySequence_Fast(args[1], "asks must be iterable") : NULL;
@@ -905,9 +1225,11 @@ Book_get_exponent(BookObject *b, void *Py_UNUSED(closure))
 static PyMethodDef Book_methods[] = {
     {"apply_diff", (PyCFunction)(void (*)(void))Book_apply_diff, METH_FASTCALL,
      "Apply both sides of a diff: the number of levels inserted, or -1 (book unchanged)."},
+    {"touched_since", (PyCFunction)Book_touched_since, METH_O,
+     "The prices of the journaled diffs with an id above update_id, or None."},
     {"load", (PyCFunction)(void (*)(void))Book_load, METH_FASTCALL,
      "Replace both sides with a snapshot; False (and an empty book) if it cannot be held."},
-    {"clear", (PyCFunction)Book_clear, METH_NOARGS, "Empty both sides."},
+    {"clear", (PyCFunction)Book_clear, METH_NOARGS, "Empty both sides and the journal."},
     {"is_crossed", (PyCFunction)Book_is_crossed, METH_NOARGS,
      "True when the best bid is at or above the best ask."},
     {NULL, NULL, 0, NULL},

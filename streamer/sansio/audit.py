@@ -83,8 +83,8 @@ def audit_book(
     book: BookModel,
     bids: Sequence[Sequence[str]],
     asks: Sequence[Sequence[str]],
-    touched_bids: Iterable[str],
-    touched_asks: Iterable[str],
+    touched_bids: Iterable[str | Decimal],
+    touched_asks: Iterable[str | Decimal],
     *,
     limit: int | None = None,
 ) -> tuple[list[LevelMismatch], int]:

@@ -31,12 +31,14 @@ integer arithmetic and storing the quantity in a form formatted only when read.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Final, Protocol
 
 __all__ = [
     "DEFAULT_EXPONENT",
+    "DEFAULT_JOURNAL",
     "INT64_MAX",
     "MAX_EXPONENT",
     "Book",
@@ -57,6 +59,8 @@ __all__ = [
 DEFAULT_EXPONENT: Final = 8
 #: The most decimals a price may have (10**18 still fits an int64).
 MAX_EXPONENT: Final = 18
+#: Applied diffs a book remembers the touched prices of, for drift audits.
+DEFAULT_JOURNAL: Final = 512
 #: Mantissas are bounded like Binance's own SBE mantissas.
 INT64_MAX: Final = (1 << 63) - 1
 
@@ -90,7 +94,8 @@ class BookModel(Protocol):
     def exponent(self) -> int: ...
     def load(self, bids: Levels, asks: Levels) -> bool: ...
     def clear(self) -> None: ...
-    def apply_diff(self, bids: Levels, asks: Levels) -> int: ...
+    def apply_diff(self, bids: Levels, asks: Levels, update_id: int = 0) -> int: ...
+    def touched_since(self, update_id: int) -> tuple[list[Decimal], list[Decimal]] | None: ...
     def is_crossed(self) -> bool: ...
 
 
@@ -346,12 +351,18 @@ def _snapshot_side(levels: Levels) -> list[tuple[str, str]] | None:
 class Book:
     """Bids and asks of one symbol, prices at one shared exponent."""
 
-    __slots__ = ("_base", "_undo_asks", "_undo_bids", "asks", "bids")
+    __slots__ = ("_base", "_journal", "_undo_asks", "_undo_bids", "asks", "bids")
 
-    def __init__(self, exponent: int = DEFAULT_EXPONENT) -> None:
+    def __init__(
+        self, exponent: int = DEFAULT_EXPONENT, journal_size: int = DEFAULT_JOURNAL
+    ) -> None:
         if not 0 <= exponent <= MAX_EXPONENT:
             raise ValueError(f"exponent must be within 0..{MAX_EXPONENT}")
+        if journal_size < 1:
+            raise ValueError("journal_size must be positive")
         self._base = exponent
+        # (update id, bids, asks) of the latest applied diffs, oldest first: the touched prices.
+        self._journal: deque[tuple[int, Levels, Levels]] = deque(maxlen=journal_size)
         self.bids = BookSide(descending=True, exponent=exponent)
         self.asks = BookSide(descending=False, exponent=exponent)
         # Reused by every apply_diff: what to restore if a later level of the diff is bad.
@@ -383,12 +394,17 @@ class Book:
         return True
 
     def clear(self) -> None:
+        """Empty both sides and the journal; the exponent returns to the base."""
         self.bids.clear()
         self.asks.clear()
         self.bids._exp = self.asks._exp = self._base
+        self._journal.clear()
 
-    def apply_diff(self, bids: Levels, asks: Levels) -> int:
-        """Apply both sides of a diff: the number of levels inserted, or -1 (book unchanged)."""
+    def apply_diff(self, bids: Levels, asks: Levels, update_id: int = 0) -> int:
+        """Apply both sides of a diff: the number of levels inserted, or -1 (book unchanged).
+
+        An applied diff is journaled under ``update_id`` (its ``u``) for :meth:`touched_since`.
+        """
         start = self.bids._exp
         undo_bids = self._undo_bids
         undo_asks = self._undo_asks
@@ -398,6 +414,7 @@ class Book:
             new_bids = self.bids.apply(bids, undo_bids)
             new_asks = self.asks.apply(asks, undo_asks) if new_bids >= 0 else _MALFORMED
             if new_asks >= 0:
+                self._journal.append((update_id, bids, asks))
                 return new_bids + new_asks
             self.asks.rollback(undo_asks)
             self.bids.rollback(undo_bids)
@@ -406,6 +423,24 @@ class Book:
                 continue  # the whole diff again, at the new exponent
             self._rescale(start)
             return -1
+
+    def touched_since(self, update_id: int) -> tuple[list[Decimal], list[Decimal]] | None:
+        """The prices (bids, asks) of the journaled diffs with an id above ``update_id``.
+
+        None when the journal is full and its oldest diff is newer than ``update_id``: diffs in
+        between may have been forgotten. Ids only grow along the journal.
+        """
+        journal = self._journal
+        if len(journal) == journal.maxlen and journal[0][0] > update_id:
+            return None
+        bids: list[Decimal] = []
+        asks: list[Decimal] = []
+        for at, diff_bids, diff_asks in reversed(journal):
+            if at <= update_id:
+                break
+            bids.extend(Decimal(level[0]) for level in diff_bids)
+            asks.extend(Decimal(level[0]) for level in diff_asks)
+        return bids, asks
 
     def _rescale(self, exp: int) -> bool:
         """Move both sides to exponent ``exp`` if every price still fits an int64."""
@@ -432,7 +467,7 @@ try:
 except ImportError:  # not built (no compiler at install time): the pure Python book
     _c = None  # type: ignore[assignment]
 
-_IMPLEMENTATIONS: dict[str, Callable[[int], BookModel]] = {"python": Book}
+_IMPLEMENTATIONS: dict[str, Callable[[int, int], BookModel]] = {"python": Book}
 if _c is not None:
     _IMPLEMENTATIONS["c"] = _c.Book
 _current = "c" if "c" in _IMPLEMENTATIONS else "python"
@@ -456,6 +491,6 @@ def implementation() -> str:
     return _current
 
 
-def new_book(exponent: int = DEFAULT_EXPONENT) -> BookModel:
+def new_book(exponent: int = DEFAULT_EXPONENT, journal_size: int = DEFAULT_JOURNAL) -> BookModel:
     """A new empty book of the selected implementation."""
-    return _IMPLEMENTATIONS[_current](exponent)
+    return _IMPLEMENTATIONS[_current](exponent, journal_size)

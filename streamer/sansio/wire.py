@@ -43,6 +43,8 @@ DEFAULT_MAX_FRAME: Final = 1 << 20
 #: Largest REST depth body accepted (5000 levels per side are about 300 KiB).
 DEFAULT_MAX_SNAPSHOT: Final = 8 << 20
 _EXCERPT: Final = 120
+#: Update ids are int64 at Binance (its SBE schema says so); the book journals them as such.
+_MAX_ID: Final = (1 << 63) - 1
 _PARTIAL: Final = re.compile(r"@depth\d")
 
 Level = list[str]  # [price, quantity], exactly as received
@@ -148,9 +150,9 @@ def _diff_from(payload: dict[str, Any], stream: str, raw: bytes | str) -> DepthD
     when = payload.get("E", 0)
     if type(symbol) is not str or not symbol:
         return Malformed(stream, "depthUpdate without a symbol", excerpt(raw))
-    if type(first) is not int or type(last) is not int or first > last or first < 0:
+    if type(first) is not int or type(last) is not int or not 0 <= first <= last <= _MAX_ID:
         return Malformed(stream, "depthUpdate with bad U/u", excerpt(raw))
-    if (prev is not None and type(prev) is not int) or type(when) is not int:
+    if (prev is not None and (type(prev) is not int or prev > _MAX_ID)) or type(when) is not int:
         return Malformed(stream, "depthUpdate with bad pu or E", excerpt(raw))
     if type(bids) is not list or type(asks) is not list:
         return Malformed(stream, "depthUpdate without b/a lists", excerpt(raw))

@@ -190,3 +190,30 @@ def test_exponent_is_bounded() -> None:
     with pytest.raises(ValueError):
         new_book(19)
     assert INT64_MAX == 2**63 - 1
+
+
+def test_every_valid_quantity_spelling_comes_back_as_received() -> None:
+    """Canonical or not ("00.5", ".5", "5.", 30 digits), a quantity reads back as it was sent."""
+    book = new_book()
+    spellings = ["0.00123000", "00.5", ".5", "5.", "1" * 30, "0." + "0" * 25 + "1", "7", CAP]
+    for i, qty in enumerate(spellings, 1):
+        assert book.apply_diff([[str(i), qty]], []) == 1
+    assert [q for _, q in book.bids.top(20)] == spellings[::-1]
+    assert book.bids.get("1.0") == "0.00123000"
+
+
+def test_the_journal_names_the_prices_of_later_diffs() -> None:
+    """touched_since(L) gives the prices of applied diffs with an id above L, by value."""
+    book = new_book(journal_size=2)
+    book.load([["5", "1"]], [["6", "1"]])
+    assert book.touched_since(0) == ([], [])
+    book.apply_diff([["5.0", "2"]], [], 11)
+    assert book.touched_since(10) == ([Decimal(5)], [])
+    book.apply_diff([], [["6.50", "1"], ["7", "0"]], 12)
+    assert book.apply_diff([["x", "1"]], [], 13) == -1  # a rejected diff is not journaled
+    assert book.touched_since(11) == ([], [Decimal("6.5"), Decimal(7)])
+    assert book.touched_since(10) is None  # full: diffs between 10 and 11 may be forgotten
+    book.apply_diff([["4", "1"]], [], 14)
+    assert book.touched_since(12) == ([Decimal(4)], [])
+    book.clear()
+    assert book.touched_since(0) == ([], [])

@@ -99,6 +99,7 @@ operation = st.one_of(
     st.tuples(st.just("get"), value("price"), st.just(None)),
     st.tuples(st.just("top"), st.integers(-1, 20), st.just(None)),
     st.tuples(st.just("clear"), st.just(None), st.just(None)),
+    st.tuples(st.just("touched"), st.integers(0, 40), st.just(None)),
 )
 
 
@@ -118,12 +119,14 @@ def observe(book: BookModel) -> tuple[Any, ...]:
     )
 
 
-def run(book: BookModel, op: tuple[str, Any, Any]) -> object:
+def run(book: BookModel, op: tuple[str, Any, Any], update_id: int) -> object:
     name, a, b = op
     if name == "load":
         return book.load(a, b)
     if name == "diff":
-        return book.apply_diff(a, b)
+        return book.apply_diff(a, b, update_id)
+    if name == "touched":
+        return book.touched_since(a)
     if name == "get":
         return (book.bids.get(a), book.asks.get(a)) if type(a) is str else None
     if name == "top":
@@ -133,13 +136,15 @@ def run(book: BookModel, op: tuple[str, Any, Any]) -> object:
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.integers(0, 12), st.lists(operation, min_size=1, max_size=30))
-def test_c_and_python_books_agree_on_everything(exponent: int, ops: list[Any]) -> None:
-    """Same operations, same answers, same levels, same spellings, same exponent, every step."""
-    reference = Book(exponent)
-    twin = book_module._IMPLEMENTATIONS["c"](exponent)
-    for op in ops:
-        assert run(twin, op) == run(reference, op), op
+@given(st.integers(0, 12), st.integers(1, 6), st.lists(operation, min_size=1, max_size=30))
+def test_c_and_python_books_agree_on_everything(
+    exponent: int, journal: int, ops: list[Any]
+) -> None:
+    """Same operations, same answers, levels, spellings, exponent and journal, every step."""
+    reference = Book(exponent, journal)
+    twin = book_module._IMPLEMENTATIONS["c"](exponent, journal)
+    for update_id, op in enumerate(ops, 1):
+        assert run(twin, op, update_id) == run(reference, op, update_id), op
         assert observe(twin) == observe(reference), op
 
 

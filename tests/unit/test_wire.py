@@ -54,6 +54,7 @@ BAD_FRAMES = {
     "U as string": frame(U="11"),
     "U greater than u": frame(U=12, u=11),
     "bool id": frame(u=True),
+    "u past int64": frame(u=1 << 63),
     "pu string": frame(pu="10"),
     "bids not a list": frame(b={"1": "2"}),
     "level of three": frame(b=[["1.0", "2.0", "3.0"]]),
