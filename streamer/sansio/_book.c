@@ -68,7 +68,7 @@ typedef struct {
 } Qty;
 
 typedef struct {
-    PyObject *price; /* owned: as first received */
+    PyObject *price; /* owned: as first received; NULL: formatted from the key (SBE's door) */
     Qty qty;
 } Slot;
 
@@ -441,7 +441,7 @@ static void
 side_clear(SideObject *s)
 {
     for (Py_ssize_t i = 0; i < s->n; i++) {
-        Py_DECREF(s->lv[i].price);
+        Py_XDECREF(s->lv[i].price);
         Py_XDECREF(s->lv[i].qty.text);
     }
     s->n = 0;
@@ -491,7 +491,7 @@ side_rollback(SideObject *s)
         int found = i < s->n && s->keys[i] == e->key;
         if (e->kind == U_INSERTED) {
             if (found) {
-                Py_DECREF(s->lv[i].price);
+                Py_XDECREF(s->lv[i].price);
                 Py_XDECREF(s->lv[i].qty.text);
                 close_at(s, i);
             }
@@ -650,19 +650,28 @@ Side_len(SideObject *s)
     return s->n;
 }
 
+/* The price string of level i: as received, or formatted from its key. */
 static PyObject *
-level_tuple(const Slot *l)
+price_object(const SideObject *s, Py_ssize_t i)
 {
-    PyObject *qty = qty_object(&l->qty);
-    if (qty == NULL) {
-        return NULL;
+    if (s->lv[i].price != NULL) {
+        return Py_NewRef(s->lv[i].price);
     }
-    PyObject *t = PyTuple_New(2);
+    return format_decimal(s->sign * s->keys[i], s->exp);
+}
+
+static PyObject *
+level_tuple(const SideObject *s, Py_ssize_t i)
+{
+    PyObject *price = price_object(s, i);
+    PyObject *qty = price ? qty_object(&s->lv[i].qty) : NULL;
+    PyObject *t = qty ? PyTuple_New(2) : NULL;
     if (t == NULL) {
-        Py_DECREF(qty);
+        Py_XDECREF(price);
+        Py_XDECREF(qty);
         return NULL;
     }
-    PyTuple_SET_ITEM(t, 0, Py_NewRef(l->price));
+    PyTuple_SET_ITEM(t, 0, price);
     PyTuple_SET_ITEM(t, 1, qty);
     return t;
 }
@@ -673,7 +682,7 @@ Side_best(SideObject *s, PyObject *Py_UNUSED(ignored))
     if (s->n == 0) {
         Py_RETURN_NONE;
     }
-    return level_tuple(&s->lv[s->n - 1]);
+    return level_tuple(s, s->n - 1);
 }
 
 static PyObject *
@@ -694,7 +703,7 @@ Side_top(SideObject *s, PyObject *arg)
         return NULL;
     }
     for (Py_ssize_t k = 0; k < want; k++) {
-        PyObject *t = level_tuple(&s->lv[s->n - 1 - k]);
+        PyObject *t = level_tuple(s, s->n - 1 - k);
         if (t == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -731,10 +740,12 @@ Side_levels(SideObject *s, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     for (Py_ssize_t k = 0; k < s->n; k++) {
-        const Slot *l = &s->lv[s->n - 1 - k];
-        PyObject *value = PyObject_CallOneArg(Decimal, l->price);
-        PyObject *qty = value ? qty_object(&l->qty) : NULL;
-        PyObject *t = qty ? PyTuple_Pack(3, value, l->price, qty) : NULL;
+        Py_ssize_t i = s->n - 1 - k;
+        PyObject *price = price_object(s, i);
+        PyObject *value = price ? PyObject_CallOneArg(Decimal, price) : NULL;
+        PyObject *qty = value ? qty_object(&s->lv[i].qty) : NULL;
+        PyObject *t = qty ? PyTuple_Pack(3, value, price, qty) : NULL;
+        Py_XDECREF(price);
         Py_XDECREF(value);
         Py_XDECREF(qty);
         if (t == NULL) {
