@@ -22,10 +22,16 @@ Representation:
 
 ``apply_diff`` validates each level in the same loop that applies it and records what it changed,
 so a bad level anywhere in a diff rolls the whole diff back (exponent included): never half-applied.
+An applied diff is journaled (its update id and levels) for the drift audit's ``touched_since``.
 
-A door for SBE (design §4.7): a level's strings are only needed by the readers. A later entry point
-can apply ``(mantissa, exponent)`` levels by converting mantissas to the book's exponent with
-integer arithmetic and storing the quantity in a form formatted only when read.
+The C twin differs only inside: it holds quantities as int64 mantissas with their decimals and
+formats them back when read (exactly the string received, see _book.c), and journals int64 keys.
+
+A door for SBE (design §4.7): a level's strings are only needed by its readers. A later entry
+point can apply ``(mantissa, exponent)`` levels by converting price mantissas to the book's
+exponent with integer arithmetic (rescaling as for a string with more decimals) and storing the
+quantity as (mantissa, decimals): the C book's slots already hold exactly that, and a slot without
+a price string is formatted from its key. Here, the Python book would store the formatted strings.
 """
 
 from __future__ import annotations
@@ -141,6 +147,9 @@ def _decimals(text: str) -> int:
 def _mantissa(text: str, exp: int) -> int:
     """The mantissa of a syntactically valid price at ``exp``: > 0, or _MALFORMED / _RESCALE."""
     whole, _, frac = text.partition(".")
+    if len(frac) <= exp and len(text) <= 20:  # the common case: no stripping, int() is safe
+        m = int(whole + frac) * _POW10[exp - len(frac)]
+        return m if 0 < m <= INT64_MAX else _MALFORMED
     if len(frac) > exp:
         if frac[exp:].strip("0"):
             return _RESCALE if _decimals(text) <= MAX_EXPONENT else _MALFORMED
@@ -155,7 +164,7 @@ def _mantissa(text: str, exp: int) -> int:
 class BookSide:
     """Price levels of one side. ``descending`` puts the highest price first (bids)."""
 
-    __slots__ = ("_exp", "_keys", "_need", "_prices", "_qty", "_sign", "descending")
+    __slots__ = ("_exp", "_key_of", "_keys", "_need", "_prices", "_qty", "_sign", "descending")
 
     def __init__(self, descending: bool, exponent: int = DEFAULT_EXPONENT) -> None:
         self.descending = descending
@@ -165,6 +174,7 @@ class BookSide:
         self._qty: dict[str, str] = {}
         self._keys: list[int] = []  # sign * mantissa, ascending: the best level is last
         self._prices: list[str] = []  # parallel to _keys
+        self._key_of: dict[str, int] = {}  # the key of each held price: deletes parse nothing
 
     def __len__(self) -> int:
         return len(self._qty)
@@ -173,10 +183,7 @@ class BookSide:
         self._qty.clear()
         self._keys.clear()
         self._prices.clear()
-
-    def _key(self, price: str) -> int:
-        """The key of a price held or once held (valid at the current exponent)."""
-        return self._sign * _mantissa(price, self._exp)
+        self._key_of.clear()
 
     def apply(self, levels: Levels, undo: list[tuple[str, str | None]]) -> int:
         """Validate and apply ``[price, qty]`` levels (absolute quantities; zero deletes).
@@ -232,6 +239,7 @@ class BookSide:
                 del keys[i]
                 del self._prices[i]
                 del self._qty[held]
+                del self._key_of[held]
             else:
                 self._qty[held] = qty
         elif not is_zero(qty):
@@ -239,11 +247,12 @@ class BookSide:
             keys.insert(i, key)
             self._prices.insert(i, price)
             self._qty[price] = qty
+            self._key_of[price] = key
             return 1
         return 0
 
     def _remove(self, price: str) -> None:
-        i = bisect_left(self._keys, self._key(price))
+        i = bisect_left(self._keys, self._key_of.pop(price))
         del self._keys[i]
         del self._prices[i]
         del self._qty[price]
@@ -256,12 +265,13 @@ class BookSide:
                 self._remove(price)
             elif price in book:
                 book[price] = old
-            else:
-                key = self._key(price)
+            else:  # a level this diff removed: valid at this exponent when it was inserted
+                key = self._sign * _mantissa(price, self._exp)
                 i = bisect_left(self._keys, key)
                 self._keys.insert(i, key)
                 self._prices.insert(i, price)
                 book[price] = old
+                self._key_of[price] = key
         undo.clear()
 
     def _load(self, levels: list[tuple[str, str]], exp: int) -> bool:
@@ -277,6 +287,7 @@ class BookSide:
         self._keys = sorted(by_key)
         self._prices = [by_key[k][0] for k in self._keys]
         self._qty = dict(by_key.values())
+        self._key_of = {price: key for key, (price, _) in by_key.items()}
         return True
 
     def _scale(self, exp: int) -> None:
@@ -287,6 +298,7 @@ class BookSide:
         elif exp < self._exp:
             factor = _POW10[self._exp - exp]
             self._keys = [k // factor for k in self._keys]
+        self._key_of = dict(zip(self._prices, self._keys, strict=True))
         self._exp = exp
 
     def _largest(self) -> int:
