@@ -7,10 +7,11 @@
  *  - A side is an array of int64 keys sorted so the best level is last (key = price mantissa
  *    for bids, minus the mantissa for asks), found by a branch-free binary search, beside an
  *    array of slots: the price string as first received (a level is inserted rarely) and the
- *    quantity as an int64 mantissa plus its number of decimals. top() formats the quantity back,
- *    which gives exactly the string received whenever that string was canonical (no leading
- *    zero, no bare dot, at most 18 decimals, fits an int64): Binance's spelling always is, its
- *    capped "92233720368.54775807" included. Any other valid spelling is kept as the string.
+ *    quantity as an int64 mantissa plus its number of decimals. The first read formats the
+ *    quantity back (and keeps it), which gives exactly the string received whenever that was
+ *    canonical (no leading zero, no bare dot, at most 18 decimals, fits an int64): Binance's
+ *    spelling always is, its capped "92233720368.54775807" included. Any other valid spelling
+ *    is kept as the string.
  *    Holding integers instead of the decoded strings means the decoded frame dies young, while
  *    it is still in the cache: that, not the arithmetic, is most of the speed.
  *  - The journal of touched prices (for drift audits) is a ring of int64 keys, for the same
@@ -242,15 +243,6 @@ format_decimal(int64_t m, int d)
         memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)len);
     }
     return s;
-}
-
-static inline PyObject *
-qty_object(const Qty *q)
-{
-    if (q->text != NULL) {
-        return Py_NewRef(q->text);
-    }
-    return format_decimal(q->m, q->d);
 }
 
 /* Significant decimals of a syntactically valid number ("1.2500" has 2). */
@@ -660,11 +652,25 @@ price_object(const SideObject *s, Py_ssize_t i)
     return format_decimal(s->sign * s->keys[i], s->exp);
 }
 
+/* The quantity string of a level, formatted once and then kept: readers of the top of the book
+ * (top(10) after every message) mostly read levels that did not change. */
+static PyObject *
+slot_qty(Slot *l)
+{
+    if (l->qty.text == NULL) {
+        l->qty.text = format_decimal(l->qty.m, l->qty.d);
+        if (l->qty.text == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(l->qty.text);
+}
+
 static PyObject *
 level_tuple(const SideObject *s, Py_ssize_t i)
 {
     PyObject *price = price_object(s, i);
-    PyObject *qty = price ? qty_object(&s->lv[i].qty) : NULL;
+    PyObject *qty = price ? slot_qty(&s->lv[i]) : NULL;
     PyObject *t = qty ? PyTuple_New(2) : NULL;
     if (t == NULL) {
         Py_XDECREF(price);
@@ -727,7 +733,7 @@ Side_get(SideObject *s, PyObject *price)
     int64_t key = s->sign * m;
     Py_ssize_t i = lower_bound(s->keys, s->n, key);
     if (i < s->n && s->keys[i] == key) {
-        return qty_object(&s->lv[i].qty);
+        return slot_qty(&s->lv[i]);
     }
     Py_RETURN_NONE;
 }
@@ -743,7 +749,7 @@ Side_levels(SideObject *s, PyObject *Py_UNUSED(ignored))
         Py_ssize_t i = s->n - 1 - k;
         PyObject *price = price_object(s, i);
         PyObject *value = price ? PyObject_CallOneArg(Decimal, price) : NULL;
-        PyObject *qty = value ? qty_object(&s->lv[i].qty) : NULL;
+        PyObject *qty = value ? slot_qty(&s->lv[i]) : NULL;
         PyObject *t = qty ? PyTuple_Pack(3, value, price, qty) : NULL;
         Py_XDECREF(price);
         Py_XDECREF(value);
