@@ -1,4 +1,5 @@
-# Every target creates .venv when it is missing (or when pyproject.toml changed).
+# Every target creates .venv when it is missing (or when pyproject.toml or the C book changed).
+# The editable install builds streamer/sansio/_book.c in place when a compiler is there.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py streamer/sansio/_book.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -29,4 +30,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_exchange.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build streamer/sansio/*.so

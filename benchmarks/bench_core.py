@@ -3,14 +3,21 @@
 Workloads:
   (a) the real captures of tests/data replayed in a loop (every frame, snapshots included);
   (b) generated spot diffs of 5, 20 and 100 levels against a 1000-level book.
+streamer runs once per book implementation: the C twin (when built), the pure Python book (the
+reference and fallback), and, for the same-run comparison the issue asks for, the string book that
+was the core before issue 8 (benchmarks/baseline_book.py, strict validation included).
 For (b) the same run also measures, on the very same frames: orjson decoding alone; two floors
 (orjson plus one dict store per level, with and without our per-level validation, keeping no price
-order: no Python order book can be faster); python-binance's DepthCache (sorts on every read) and
-ccxt's OrderBook (floats), when installed, so ratios come from one run on one machine. Plus the
-latency of reading the top 10 levels of both sides after a message.
+order: no pure Python order book can be faster); python-binance's DepthCache (sorts on every read)
+and ccxt's OrderBook (floats), when installed. All variants of a workload run interleaved, round
+after round, so that ratios come from one run on one machine. Plus the latency of reading the top
+10 levels of both sides after a message, per implementation.
+
+Times are the CPU time of this process (time.process_time): on a shared machine wall time also
+counts the time other processes hold the core. Reports medians over the rounds.
 
 Usage: python benchmarks/bench_core.py [--repeat 5] [--messages 20000] [--json]
-Reports medians over the repeats. Never collected by pytest.
+Never collected by pytest.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import random
 import statistics
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,9 +41,53 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import baseline_book  # noqa: E402
+
+from streamer._impl import NO_EXTENSIONS  # noqa: E402
+from streamer.sansio import book as book_impl  # noqa: E402
 from streamer.sansio.books import DepthBooks  # noqa: E402
 from streamer.sansio.capture import read_capture  # noqa: E402
 from streamer.sansio.replay import Replay  # noqa: E402
+
+#: Book implementations measured: label -> name for book.use(), or "baseline".
+IMPLEMENTATIONS = {"C": "c", "pure Python": "python", "before issue 8": "baseline"}
+
+
+class BaselineBook(baseline_book.Book):
+    """The string book of before issue 8, on the book protocol book_sync.py now uses.
+
+    It journals each applied diff in a deque, as BookSync did before issue 8.
+    """
+
+    exponent = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.journal: deque[tuple[int, Any, Any]] = deque(maxlen=512)
+
+    def load(self, bids: Any, asks: Any) -> bool:
+        super().load(bids, asks)
+        self.journal.clear()
+        return True
+
+    def apply_diff(self, bids: Any, asks: Any, update_id: int = 0) -> int:
+        inserted = super().apply_diff(bids, asks)
+        if inserted >= 0:
+            self.journal.append((update_id, bids, asks))
+        return inserted
+
+    def touched_since(self, update_id: int) -> None:
+        return None  # audits are not measured
+
+
+def new_books(impl: str) -> DepthBooks:
+    """DepthBooks for BTCUSDT whose book is of implementation ``impl``."""
+    book_impl.use("python" if impl == "baseline" else impl)
+    books = DepthBooks(symbols=["BTCUSDT"])
+    if impl == "baseline":
+        books.books["BTCUSDT"].book = BaselineBook()
+    return books
+
 
 CAPTURES = [
     ROOT / "streamer" / "data" / "spot-4sym-2021-10-12.jsonl",
@@ -111,19 +163,21 @@ def generate(levels: int, count: int, seed: int = 7) -> tuple[bytes, list[bytes]
     return snapshot, frames
 
 
-def timed(fn: Callable[[], int], repeat: int) -> float:
-    """Median messages/s of ``fn`` (which returns how many messages it processed)."""
-    rates = []
+def timed(fns: dict[str, Callable[[], int]], repeat: int) -> dict[str, float]:
+    """Median messages/s of each ``fn`` (returning how many messages it did), run interleaved."""
+    rates: dict[str, list[float]] = {name: [] for name in fns}
+    clock = time.process_time
     for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        n = fn()
-        rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates)
+        for name, fn in fns.items():
+            gc.collect()
+            start = clock()
+            n = fn()
+            rates[name].append(n / (clock() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def run_streamer(snapshot: bytes, frames: list[bytes]) -> int:
-    books = DepthBooks(symbols=["BTCUSDT"])
+def run_streamer(snapshot: bytes, frames: list[bytes], impl: str = "c") -> int:
+    books = new_books(impl)
     books.receive_frame(frames[0])
     sync = books.books["BTCUSDT"]
     books.receive_snapshot("BTCUSDT", snapshot, sync.pending_token)
@@ -224,31 +278,33 @@ def optional(name: str) -> bool:
     return True
 
 
-def top10_latency_us(snapshot: bytes, frames: list[bytes]) -> float:
+def top10_latency_us(snapshot: bytes, frames: list[bytes], impl: str) -> float:
     """Median µs to read the 10 best levels of both sides, after each message."""
-    books = DepthBooks(symbols=["BTCUSDT"])
+    books = new_books(impl)
     books.receive_frame(frames[0])
     sync = books.books["BTCUSDT"]
     books.receive_snapshot("BTCUSDT", snapshot, sync.pending_token)
     samples = []
     clock = time.perf_counter_ns
+    bids, asks = sync.book.bids, sync.book.asks
     for frame in frames[1:5001]:
         books.receive_frame(frame)
         start = clock()
-        sync.book.bids.top(10)
-        sync.book.asks.top(10)
+        bids.top(10)
+        asks.top(10)
         samples.append(clock() - start)
     return statistics.median(samples) / 1000
 
 
-def captures_rate(repeat: int) -> tuple[float, int]:
+def captures_rate(repeat: int, impls: list[str]) -> tuple[dict[str, float], int]:
     records = []
     for path in CAPTURES:
         with path.open("rb") as fh:
             records.append(list(read_capture(fh)))
     frames = sum(1 for recs in records for r in recs if r.kind == "ws")
 
-    def once() -> int:
+    def once(impl: str) -> int:
+        book_impl.use(impl)
         for recs in records:
             run = Replay()
             for record in recs:
@@ -259,7 +315,7 @@ def captures_rate(repeat: int) -> tuple[float, int]:
                         sync.book.asks.best()
         return frames
 
-    return timed(once, repeat), frames
+    return timed({impl: lambda i=impl: once(i) for impl in impls}, repeat), frames
 
 
 def sbe_frames(frames: list[bytes]) -> list[bytes]:
@@ -345,14 +401,26 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
 
+    impls = {
+        label: name
+        for label, name in IMPLEMENTATIONS.items()
+        if name == "baseline"
+        or (name in book_impl.available() and not NO_EXTENSIONS)
+        or name == "python"
+    }
     result: dict[str, Any] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.processor() or ''}",
         "python": platform.python_version(),
         "orjson": orjson.__version__,
         "repeat": args.repeat,
+        "implementations": list(impls),
     }
-    rate, frames = captures_rate(args.repeat)
-    result["captures"] = {"frames": frames, "msgs_per_s": round(rate)}
+    replayable = [name for name in impls.values() if name != "baseline"]
+    rates, frames = captures_rate(args.repeat, replayable)
+    result["captures"] = {
+        "frames": frames,
+        "msgs_per_s": {label: round(rates[name]) for label, name in impls.items() if name in rates},
+    }
     peers: dict[str, Callable[[bytes, list[bytes]], int]] = {
         "orjson_decode_only": run_orjson,
         "floor_dict_unvalidated": run_floor_unvalidated,
@@ -365,33 +433,38 @@ def main(argv: list[str] | None = None) -> int:
     generated: dict[str, Any] = {}
     for levels in (5, 20, 100):
         snapshot, diffs = generate(levels, args.messages)
-        row: dict[str, Any] = {
-            "streamer": round(timed(lambda s=snapshot, d=diffs: run_streamer(s, d), args.repeat))
+        fns: dict[str, Callable[[], int]] = {
+            f"streamer ({label})": lambda s=snapshot, d=diffs, i=name: run_streamer(s, d, i)
+            for label, name in impls.items()
         }
         for name, fn in peers.items():
             # python-binance sorts the whole book on each read: give it fewer messages
             subset = diffs if name != "python_binance_depthcache" else diffs[:2000]
-            row[name] = round(timed(lambda f=fn, s=snapshot, d=subset: f(s, d), args.repeat))
-        row["top10_both_sides_us"] = round(top10_latency_us(snapshot, diffs), 2)
+            fns[name] = lambda f=fn, s=snapshot, d=subset: f(s, d)
+        row: dict[str, Any] = {k: round(v) for k, v in timed(fns, args.repeat).items()}
+        row["top10_both_sides_us"] = {
+            label: round(top10_latency_us(snapshot, diffs, name), 2)
+            for label, name in impls.items()
+        }
         generated[f"{levels}_levels"] = row
     result["generated"] = generated
+    book_impl.use(replayable[0])
     result["sbe"] = sbe_rows(args.repeat, args.messages)
 
     if args.json:
         print(orjson.dumps(result).decode())
         return 0
     print(f"machine: {result['machine']}  python {result['python']}  (median of {args.repeat})")
-    print(f"real captures ({frames} frames, 3 files): {result['captures']['msgs_per_s']:,} msgs/s")
-    names = ["streamer", *peers]
-    print(f"{'levels/msg':>10} | " + " | ".join(f"{n:>26}" for n in names) + " | top10 µs")
+    capture_rates = ", ".join(f"{k} {v:,}" for k, v in result["captures"]["msgs_per_s"].items())
+    print(f"real captures ({frames} frames, 3 files), msgs/s: {capture_rates}")
     for key, row in generated.items():
-        cells = []
-        for n in names:
-            ratio = "" if n == "streamer" else f" ({row['streamer'] / row[n]:.2f}x)"
-            cells.append(f"{row[n]:>15,}{ratio:>11}")
-        line = f"{key.split('_')[0]:>10} | " + " | ".join(cells)
-        print(line + f" | {row['top10_both_sides_us']}")
-    print("msgs/s; (Nx) = streamer's rate divided by that column's")
+        print(f"-- {key.split('_')[0]} levels per message (msgs/s; (Nx) = rate / C's rate)")
+        first = f"streamer ({next(iter(impls))})"
+        for name, rate in row.items():
+            if name == "top10_both_sides_us":
+                continue
+            print(f"   {name:>34} {rate:>12,} ({rate / row[first]:.2f}x)")
+        print(f"   {'top 10 of both sides, µs':>34} {row['top10_both_sides_us']}")
     print_sbe(result["sbe"])
     return 0
 

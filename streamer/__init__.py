@@ -1,5 +1,6 @@
 """streamer: Binance order books and order state, kept exactly right in real time."""
 
+from streamer import _impl  # noqa: F401  (selects the book implementation: C unless disabled)
 from streamer.aio.recorder import CaptureRecorder
 from streamer.aio.streamer import Streamer
 from streamer.config import Credentials, Endpoints

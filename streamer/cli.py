@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from streamer import __version__
+from streamer._impl import describe
 from streamer.cli_book import add_book_parser
 from streamer.cli_record import add_record_parser
 from streamer.sansio.capture import CaptureError, read_capture
@@ -79,6 +81,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamer", description="Binance order books and orders, kept exactly right."
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"streamer {__version__} (book: {describe()})",
+        help="print the version and which book implementation runs (C or pure Python)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("replay", help="replay a capture through the book core, print the books")

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from streamer.sansio.book import Book, BookSide
+from streamer.sansio.book import BookModel, SideModel
 
 __all__ = ["LevelMismatch", "audit_book"]
 
@@ -48,7 +48,7 @@ def _window_edge(levels: Sequence[Sequence[str]], limit: int | None) -> Decimal 
 
 def _audit_side(
     name: str,
-    side: BookSide,
+    side: SideModel,
     levels: Sequence[Sequence[str]],
     touched: set[Decimal],
     limit: int | None,
@@ -80,11 +80,11 @@ def _audit_side(
 
 
 def audit_book(
-    book: Book,
+    book: BookModel,
     bids: Sequence[Sequence[str]],
     asks: Sequence[Sequence[str]],
-    touched_bids: Iterable[str],
-    touched_asks: Iterable[str],
+    touched_bids: Iterable[str | Decimal],
+    touched_asks: Iterable[str | Decimal],
     *,
     limit: int | None = None,
 ) -> tuple[list[LevelMismatch], int]:

@@ -31,12 +31,11 @@ drift reports. Nothing here raises on exchange misbehaviour.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum, IntEnum, StrEnum
 
 from streamer.sansio.audit import LevelMismatch, audit_book
-from streamer.sansio.book import Book
+from streamer.sansio.book import BookModel, levels_well_formed, new_book
 from streamer.sansio.wire import DepthDiff, DepthSnapshot, Venue
 
 __all__ = [
@@ -204,7 +203,6 @@ class BookSync:
         # Deepest snapshot each venue serves: spot 5000 (weight 250), futures 1000 (protocol §2).
         self.snapshot_limit = snapshot_limit or (1000 if self._futures else 5000)
         self.max_buffer = max_buffer
-        self.book = Book()
         self.state = SyncState.WAITING
         self.last_update_id = 0  # meaningful only when SYNCED
         self.counters = Counters()
@@ -216,8 +214,10 @@ class BookSync:
         self._audit_limit: int | None = None
         self._pending_audit: DepthSnapshot | None = None
         self._first_after_snapshot = False  # futures: next diff must satisfy U <= L <= u
-        # Applied diffs since the snapshot, newest last; audits read the prices they touched.
-        self._journal: deque[DepthDiff] = deque(maxlen=journal_size)
+        # The book keeps a journal of the prices each applied diff touched (the last
+        # ``journal_size`` diffs since the snapshot); audits skip them. It lives in the book so
+        # the C twin can keep it as integers instead of holding every decoded diff.
+        self.book: BookModel = new_book(journal_size=journal_size)  # C when built
         self._journal_floor = 0  # the snapshot id the journal starts from
 
     # -- outputs ------------------------------------------------------------------------------
@@ -329,7 +329,6 @@ class BookSync:
     def _clear(self) -> None:
         self.book.clear()
         self._buffer = []
-        self._journal.clear()
         self._sync_token = None
         self._audit_token = None
         self._pending_audit = None
@@ -357,8 +356,7 @@ class BookSync:
         return diff.first_id <= prev_last + 1
 
     def _well_formed(self, diff: DepthDiff) -> bool:
-        book = self.book
-        if book.bids.check(diff.bids) and book.asks.check(diff.asks):
+        if levels_well_formed(diff.bids) and levels_well_formed(diff.asks):
             return True
         self.counters.malformed += 1
         return False
@@ -394,9 +392,14 @@ class BookSync:
                 self._move(Trigger.STALE_SNAPSHOT)
                 self._request_sync()
                 return
-        self.book.load(snapshot.bids, snapshot.asks)
+        if not self.book.load(snapshot.bids, snapshot.asks):
+            # Valid decimals the book cannot hold exactly (a mantissa past int64, more than 18
+            # decimals): nothing Binance sends. Count it and ask again, keeping the buffer.
+            self.counters.malformed += 1
+            self._events.append(SnapshotIgnored(self.symbol, None, "a price the book cannot hold"))
+            self._request_sync()
+            return
         self.last_update_id = last
-        self._journal.clear()
         self._journal_floor = last
         self._first_after_snapshot = self._futures
         self._buffer = []
@@ -435,13 +438,12 @@ class BookSync:
                 self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
                 return Outcome.RESET
         book = self.book
-        inserted = book.apply_diff(diff.bids, diff.asks)
+        inserted = book.apply_diff(diff.bids, diff.asks, diff.last_id)
         if inserted < 0:
             self.counters.malformed += 1
             return Outcome.MALFORMED
         self._first_after_snapshot = False
         self.last_update_id = diff.last_id
-        self._journal.append(diff)
         self.counters.applied += 1
         if inserted and book.is_crossed():  # only a new level can cross the book
             self._reset(
@@ -466,22 +468,15 @@ class BookSync:
 
     def _run_audit(self, snapshot: DepthSnapshot, limit: int | None) -> None:
         at = snapshot.last_update_id
-        journal = self._journal
-        # The journal holds every applied diff with u > floor: all of them since the snapshot
-        # until it fills up, then those after its oldest entry (u only grows along it).
-        floor = journal[0].last_id if len(journal) == journal.maxlen else self._journal_floor
-        if at < floor:
+        # The journal holds every applied diff since the snapshot until it fills up, then those
+        # after its oldest entry (u only grows along it): touched_since() says None then.
+        touched = self.book.touched_since(at) if at >= self._journal_floor else None
+        if touched is None:
             self._events.append(
                 AuditInconclusive(self.symbol, at, "snapshot older than the book's journal")
             )
             return
-        touched_bids: list[str] = []
-        touched_asks: list[str] = []
-        for diff in reversed(journal):
-            if diff.last_id <= at:
-                break
-            touched_bids.extend(level[0] for level in diff.bids)
-            touched_asks.extend(level[0] for level in diff.asks)
+        touched_bids, touched_asks = touched
         mismatches, checked = audit_book(
             self.book, snapshot.bids, snapshot.asks, touched_bids, touched_asks, limit=limit
         )

@@ -43,6 +43,8 @@ DEFAULT_MAX_FRAME: Final = 1 << 20
 #: Largest REST depth body accepted (5000 levels per side are about 300 KiB).
 DEFAULT_MAX_SNAPSHOT: Final = 8 << 20
 _EXCERPT: Final = 120
+#: Update ids are int64 at Binance (its SBE schema says so); the book journals them as such.
+_MAX_ID: Final = (1 << 63) - 1
 _PARTIAL: Final = re.compile(r"@depth\d")
 
 Level = list[str]  # [price, quantity], exactly as received
@@ -85,6 +87,11 @@ class DepthDiff(NamedTuple):
     event_time: int
 
 
+#: Builds a DepthDiff without the Python-level ``__new__`` of NamedTuple: the same tuple, built
+#: once per message on the hot path for about 40% less.
+_new_tuple: Final = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class DepthSnapshot:
     """A REST depth snapshot: the book at ``last_update_id``, best levels first."""
@@ -123,7 +130,7 @@ def excerpt(data: bytes | str) -> str:
 
 
 def _valid_levels(levels: object) -> bool:
-    """Full validation of a level list, for snapshots and non-ASCII frames (not the hot path)."""
+    """Full validation of a level list, for snapshots (not the hot path)."""
     if type(levels) is not list:
         return False
     for level in levels:
@@ -148,18 +155,16 @@ def _diff_from(payload: dict[str, Any], stream: str, raw: bytes | str) -> DepthD
     when = payload.get("E", 0)
     if type(symbol) is not str or not symbol:
         return Malformed(stream, "depthUpdate without a symbol", excerpt(raw))
-    if type(first) is not int or type(last) is not int or first > last or first < 0:
+    if type(first) is not int or type(last) is not int or not 0 <= first <= last <= _MAX_ID:
         return Malformed(stream, "depthUpdate with bad U/u", excerpt(raw))
-    if (prev is not None and type(prev) is not int) or type(when) is not int:
+    if (prev is not None and (type(prev) is not int or prev > _MAX_ID)) or type(when) is not int:
         return Malformed(stream, "depthUpdate with bad pu or E", excerpt(raw))
     if type(bids) is not list or type(asks) is not list:
         return Malformed(stream, "depthUpdate without b/a lists", excerpt(raw))
-    # Levels of ASCII frames are validated by the book right before it applies them, where the
-    # prices it already holds need no check (streamer.sansio.book). A non-ASCII frame (possible
-    # since Unicode symbols, 2025-12) is validated here in full, non-ASCII digits included.
-    if not raw.isascii() and not (_valid_levels(bids) and _valid_levels(asks)):
-        return Malformed(stream, "depthUpdate with a bad price level", excerpt(raw))
-    return DepthDiff(symbol, first, last, prev, bids, asks, when)
+    # Levels are validated strictly by the book right before it applies them, where the prices
+    # it already holds need no check (streamer.sansio.book). Checking the raw frame for ASCII
+    # would not do: a JSON escape such as "\u0661" is ASCII on the wire and a digit to isdigit().
+    return _new_tuple(DepthDiff, (symbol, first, last, prev, bids, asks, when))
 
 
 def _kind_of(payload: dict[str, Any]) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streamer.sansio.audit import LevelMismatch
 from streamer.sansio.book_sync import (
     AuditInconclusive,
@@ -14,6 +16,7 @@ from streamer.sansio.book_sync import (
 )
 from tests.helpers import diff, snap, started
 
+pytestmark = pytest.mark.usefixtures("book_impl")  # both book implementations
 L = 500
 BIDS = [("10.0", "1"), ("9.0", "2"), ("8.0", "3"), ("7.0", "4")]
 ASKS = [("11.0", "1"), ("12.0", "2"), ("13.0", "3"), ("14.0", "4")]

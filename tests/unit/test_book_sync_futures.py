@@ -8,6 +8,8 @@ from streamer.sansio.book_sync import Outcome, Reset, ResetReason, SyncState
 from streamer.sansio.wire import Venue
 from tests.helpers import book_of, diff, requests, snap, started
 
+pytestmark = pytest.mark.usefixtures("book_impl")  # both book implementations
+
 L = 1000
 
 

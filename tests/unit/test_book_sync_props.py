@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from streamer.sansio.book_sync import BookSync, SnapshotRequest
 from streamer.sansio.wire import DepthDiff, DepthSnapshot, Venue
 from tests import reference
 
+pytestmark = pytest.mark.usefixtures("book_impl")  # both book implementations
 PRICES_BID = [f"{p}.00" for p in range(90, 100)]
 PRICES_ASK = [f"{p}.00" for p in range(101, 111)]
 QTYS = ["0.000", "1.000", "2.500", "10.000"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streamer.sansio.book_sync import (
     BookSync,
     Outcome,
@@ -12,6 +14,8 @@ from streamer.sansio.book_sync import (
     SyncState,
 )
 from tests.helpers import book_of, diff, requests, snap, started
+
+pytestmark = pytest.mark.usefixtures("book_impl")  # both book implementations
 
 L = 100
 
@@ -171,3 +175,16 @@ def test_requested_reset_clears_and_restarts() -> None:
     assert sync.state is SyncState.WAITING and len(sync.book.bids) == 0
     reasons = [e.reason for e in sync.events() if isinstance(e, Reset)]
     assert reasons == [ResetReason.REQUESTED]
+
+
+def test_snapshot_the_book_cannot_hold_is_counted_and_asked_again() -> None:
+    """A snapshot price past an int64 mantissa is Malformed: nothing loads, it asks again."""
+    sync, token = started(diff(L + 1, L + 1, bids=[("1.0", "5")]))
+    sync.receive_snapshot(snap(L, bids=[("92233720368.54775808", "1")]), token)
+    assert sync.state is SyncState.SNAPSHOT_PENDING and sync.counters.malformed == 1
+    events = sync.events()
+    assert any(isinstance(e, SnapshotIgnored) for e in events)
+    (request,) = [e for e in events if not isinstance(e, SnapshotIgnored)]
+    sync.receive_snapshot(snap(L, bids=[("1.0", "1")]), sync.pending_token)
+    assert sync.synced and book_of(sync)[0] == {"1.0": "5"}  # the buffered diff was kept
+    assert request.token != token

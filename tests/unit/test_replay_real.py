@@ -16,6 +16,8 @@ from streamer.sansio.wire import Venue
 from tests import reference
 from tests.conftest import BUNDLED, CAPTURES
 
+pytestmark = pytest.mark.usefixtures("book_impl")  # both book implementations
+
 PATHS = sorted(CAPTURES, key=str)
 
 

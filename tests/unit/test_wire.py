@@ -16,6 +16,8 @@ from streamer.sansio.wire import (
     decode_snapshot,
 )
 
+pytestmark = pytest.mark.usefixtures("book_impl")  # both book implementations
+
 CAP = "92233720368.54775807"
 
 
@@ -52,6 +54,7 @@ BAD_FRAMES = {
     "U as string": frame(U="11"),
     "U greater than u": frame(U=12, u=11),
     "bool id": frame(u=True),
+    "u past int64": frame(u=1 << 63),
     "pu string": frame(pu="10"),
     "bids not a list": frame(b={"1": "2"}),
     "level of three": frame(b=[["1.0", "2.0", "3.0"]]),
@@ -179,3 +182,35 @@ def test_futures_partial_depth_is_not_taken_for_a_diff() -> None:
     assert decode_frame(partial) == OtherEvent("btcusdt@depth20@100ms", "partialDepth")
     diff_stream = orjson.dumps({"stream": "btcusdt@depth@100ms", "data": data})
     assert isinstance(decode_frame(diff_stream), DepthDiff)
+
+
+ESCAPED_DIGIT = (
+    rb'{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":11,"u":11,"b":[["\u0661.5","\u0661"]],"a":[]}'
+)
+
+
+def test_escaped_arabic_indic_digit_is_malformed_on_a_synced_book() -> None:
+    """The escape \\u0661 is ASCII on the wire, but "١.5" is no price: Malformed, rolled back."""
+    books = synced_books()
+    sync = books.books["BTCUSDT"]
+    before = [*sync.book.bids.levels()]
+    assert books.receive_frame(ESCAPED_DIGIT) is Outcome.MALFORMED
+    assert [*sync.book.bids.levels()] == before and sync.last_update_id == 10
+    held = ESCAPED_DIGIT.replace(rb'"\u0661.5"', b'"1.0"')  # a held price, the digit as its qty
+    assert books.receive_frame(held) is Outcome.MALFORMED
+    assert sync.book.bids.top(5) == [("1.0", "1")]
+
+
+def test_escaped_arabic_indic_digit_is_malformed_while_buffering() -> None:
+    """A diff buffered before the snapshot is checked as strictly as one applied to the book."""
+    books = DepthBooks(symbols=["BTCUSDT"])
+    assert books.receive_frame(ESCAPED_DIGIT) is Outcome.MALFORMED
+    assert books.books["BTCUSDT"].counters.malformed == 1
+
+
+@pytest.mark.parametrize(
+    "text", ["١", "1.١", "１", "²", " 1", "1 ", "\t1", "+1", "-1", "1e3", "1_0", "1..0"]
+)
+def test_only_ascii_digits_and_one_dot_are_a_number(text: str) -> None:
+    """Other scripts' digits, signs, exponents, underscores and whitespace are never numbers."""
+    assert not valid_qty(text) and not valid_price(text)
