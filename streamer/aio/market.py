@@ -207,6 +207,7 @@ class Shard:
     ) -> None:
         self.index = index
         self.settings = settings
+        self._max_frame = settings.max_frame
         self.session = session
         self.symbols: set[str] = set()
         self._feed = feed
@@ -232,7 +233,14 @@ class Shard:
     # -- routing: called by the read loops, never awaits -----------------------------------------
 
     def _on_text(self, conn: MarketConnection, data: bytes) -> None:
-        self._route(conn, decode_frame(data, conn.url, max_size=self.settings.max_frame), data)
+        msg = decode_frame(data, conn.url, max_size=self._max_frame)
+        if type(msg) is DepthDiff and self._handover is None and conn is self.active:
+            try:  # the hot path: one connection, a diff
+                self._feed(msg, data, conn.url)
+            except Exception:  # a bug must not kill the read loop; it is logged with the frame
+                log.exception("market frame handling failed on %s: %.120r", conn.url, data)
+            return
+        self._route(conn, msg, data)
 
     def _on_binary(self, conn: MarketConnection, data: bytes) -> None:
         if self.settings.sbe_api_key is None:

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -421,8 +421,7 @@ class Streamer:
                 for event in books.malformed():
                     self._emit(event)
             return
-        assert type(msg) is DepthDiff
-        symbol = msg.symbol
+        symbol = cast(DepthDiff, msg).symbol  # an outcome means a diff
         sync = books.books.get(symbol)
         if sync is None:
             return
@@ -431,7 +430,7 @@ class Streamer:
                 self._stale.discard(symbol)
             consumers = self._consumers.get(symbol)
             if consumers:
-                self._push(sync, consumers, msg)
+                self._push(sync, consumers, cast(DepthDiff, msg))
         events = books.events_of(sync)
         if events:
             self._handle(sync, events)
