@@ -31,7 +31,7 @@ from local_exchange import exchange_process, json_child  # benchmarks/ is on sys
 
 from streamer import Endpoints, Streamer
 from streamer.sansio.ratelimit import depth_weight
-from streamer.sansio.wire import Venue
+from streamer.sansio.wire import DepthDiff, Venue
 
 SHARE = 0.5
 FIREHOSE_BUFFER = 200_000
@@ -86,7 +86,10 @@ def end_to_end(seconds: float, loop: str, warmup: float = 1.0) -> dict[str, floa
 
 
 def latency(seconds: float, rate: int, loop: str, warmup: float = 1.0) -> dict[str, float]:
-    """Send stamp (µs) to a book() consumer, at ``rate`` msgs/s from the firehose."""
+    """At ``rate`` msgs/s from the firehose: send stamp (µs) to the diff applied to the book
+    (``book_p50_us``/``book_p99_us``: read right after the reader fed it, by wrapping the
+    Streamer's feed for this measurement only) and to the update reaching a ``book()``
+    consumer (``p50_us``/``p99_us``: after the queue hop, when the reader next yields)."""
     symbol = "BTCUSDT"
     cmd = _exchange_cmd([symbol], "--firehose", "--firehose-rate", str(rate))
     with json_child(cmd) as urls:
@@ -94,6 +97,7 @@ def latency(seconds: float, rate: int, loop: str, warmup: float = 1.0) -> dict[s
         async def measure() -> dict[str, float]:
             endpoints = Endpoints.local(urls["rest"])
             samples: list[int] = []
+            applied: list[int] = []
             async with Streamer(
                 endpoints,
                 symbols=[symbol],
@@ -102,6 +106,16 @@ def latency(seconds: float, rate: int, loop: str, warmup: float = 1.0) -> dict[s
                 max_buffer=FIREHOSE_BUFFER,
             ) as s:
                 await _until_synced(s, [symbol], 30)
+                feed = s._feed
+
+                def timed_feed(msg: Any, data: bytes, url: str) -> None:
+                    feed(msg, data, url)
+                    if type(msg) is DepthDiff:
+                        applied.append(time.time_ns() // 1000 - msg.event_time)
+
+                s._feed = timed_feed  # type: ignore[method-assign]
+                for shard in s._shard_objs.values():
+                    shard._feed = timed_feed
                 start = time.perf_counter()
                 async for update in s.book(symbol):
                     now = time.perf_counter()
@@ -110,7 +124,10 @@ def latency(seconds: float, rate: int, loop: str, warmup: float = 1.0) -> dict[s
                     if now - start > warmup and not update.reloaded and not update.lag:
                         samples.append(time.time_ns() // 1000 - update.event_time)
             samples.sort()
+            book = sorted(applied[len(applied) // 5 :])  # past the warm-up
             return {
+                "book_p50_us": statistics.median(book),
+                "book_p99_us": book[int(len(book) * 0.99)],
                 "p50_us": statistics.median(samples),
                 "p99_us": samples[int(len(samples) * 0.99)],
                 "rate": rate,

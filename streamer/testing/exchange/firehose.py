@@ -305,6 +305,7 @@ class Firehose:
         venue: str = "spot",
     ) -> None:
         self.rate = rate
+        self._idle = 0.005 if rate is None else min(0.005, max(0.0002, 8 / rate))
         self.venue: VenueRules = venue_rules(venue)
         skip = self.venue.futures
         self._kinds = ("depth", "depth@100ms", "depth@500ms") if skip else ("depth", "depth@100ms")
@@ -472,7 +473,9 @@ class Firehose:
                 await writer.drain()  # returns at once unless the client is behind
                 await asyncio.sleep(0)
             else:
-                await asyncio.sleep(0.005)
+                # At a set rate, wake about every 8 messages (at most every 5 ms) so that the
+                # stream is steady: one burst per wake-up, each stamped when it is written.
+                await asyncio.sleep(self._idle)
 
 
 class _Stream:
