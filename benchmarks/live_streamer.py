@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from local_exchange import exchange_process, json_child  # benchmarks/ is on sys.path
+
 from streamer import Endpoints, Streamer
 from streamer.sansio.ratelimit import depth_weight
 from streamer.sansio.wire import Venue
@@ -47,9 +48,9 @@ def run(coro: Callable[[], Coroutine[Any, Any, Any]], loop: str) -> Any:
         return runner.run(coro())
 
 
-async def _until_synced(s: Streamer, symbols: list[str], timeout: float) -> float:
+async def _until_synced(s: Streamer, symbols: list[str], bound: float) -> float:
     start = time.perf_counter()
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(bound):
         for symbol in symbols:
             async for _ in s.book(symbol):
                 if s.view(symbol).synced:
