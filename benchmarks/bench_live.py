@@ -94,6 +94,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "plausible": all(r["plausible"] for r in good),
         "matches_firehose": all(r["matches_firehose"] for r in good),
         "sync_seconds": round(statistics.median(r["sync_seconds"] for r in good), 2),
+        # frames read but not applied at the end (python-binance's queue), where a peer has one
+        "lag": max((r["lag"] for r in good if "lag" in r), default=None),
         "version": good[0]["version"],
         "counted": good[0]["counted"],
         "runs": [round(r["msgs_per_s"]) for r in good],
