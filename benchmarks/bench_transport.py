@@ -30,7 +30,7 @@ Options (``--options``, on by default): a few settings that matter, on uvloop, b
 
 Usage: python benchmarks/bench_transport.py [--json] [--seconds 2] [--repeat 5] [--warmup 0.5]
                                             [--sources firehose,blast-small,blast-depth20]
-                                            [--no-options]
+                                            [--no-options] [--server-loop uvloop|asyncio]
 Reports medians over the repeats. Never collected by pytest.
 """
 
@@ -358,10 +358,10 @@ def _watch_close(conn: socket.socket, closing: threading.Event) -> None:
 
 
 @contextlib.contextmanager
-def source(name: str) -> Iterator[str]:
+def source(name: str, server_loop: str = "uvloop") -> Iterator[str]:
     """The WebSocket URL of source ``name``, served by a child process while inside."""
     if name == "firehose":
-        with exchange_process(["BTCUSDT"]) as urls:
+        with exchange_process(["BTCUSDT"], uvloop=server_loop == "uvloop") as urls:
             yield urls["ws"] + FIREHOSE_PATH
     else:
         kind = name.removeprefix("blast-")
@@ -454,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sources", default="firehose,blast-small,blast-depth20")
     parser.add_argument("--no-options", dest="options", action="store_false")
+    parser.add_argument(
+        "--server-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the firehose exchange's event loop (asyncio: `python -m streamer exchange` as is)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--serve-blast", choices=("small", "depth20"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -466,13 +472,14 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {p: version(p) for p in ("aiohttp", "websockets", "uvloop", "orjson")},
         "repeat": args.repeat,
         "seconds": args.seconds,
+        "firehose_server_loop": args.server_loop,
         "sources": {},
     }
     loops = list(LOOPS)
     for name in args.sources.split(","):
         sent = payloads(name)
         framed = statistics.mean(len(text_frame(p)) for p in sent)
-        with source(name) as url:
+        with source(name, args.server_loop) as url:
             cells = measure(url, MAIN, loops, args)
             entry: dict[str, Any] = {
                 "frame_bytes": round(statistics.mean(len(p) for p in sent)),
