@@ -7,13 +7,18 @@ interleaved over ``--repeat`` rounds; the table shows medians. Each run syncs it
 for 1 s, counts the diffs applied in ``--seconds``, and checks that every book's top 10 levels
 equal the firehose's true book at that book's last update id.
 
-The streamer rows (end to end, latency, whole market) come from ``measure_streamer()`` below,
-which is left for the asyncio connector (streamer/aio/): until it is filled in it returns None and
-no streamer row is printed. No number here is made up.
+The streamer rows come from ``live_streamer.py``, a real ``Streamer`` against an exchange
+process of its own per run, on uvloop and on plain asyncio, interleaved: end to end on the same
+firehose, latency at a steady ``--rate`` (event times in µs), and the whole market (every real
+symbol at ``@100ms``: cold sync next to the least the weight budget allows, CPU, lag, memory).
 
-Usage: python benchmarks/bench_live.py [--json] [--seconds 5] [--repeat 3]
+Usage: python benchmarks/bench_live.py [--json] [--seconds 5] [--repeat 3] [--rate 20000]
                                        [--symbols BTCUSDT ...] [--peers python-binance,ccxt,unicorn]
-With --json: one object, {"peers": {NAME: {"msgs_per_s", "client_cpu", ...}}, "streamer": ...}.
+                                       [--no-whole-market] [--weight-limit 6000]
+With --json: one object, {"end_to_end": {"json": {"msgs_per_s", "client_cpu", "uvloop": ..,
+"asyncio": ..}}, "latency": {"p50_us", "p99_us", "book_p50_us", "book_p99_us", "rate", ..},
+"whole_market": {"symbols", "client_cpu", "p99_lag_ms", "bytes_per_level", "cold_sync_s",
+"budget_minimum_s", ..}, "peers": {NAME: {"msgs_per_s", "client_cpu", ..}}}.
 Never collected by pytest.
 """
 
@@ -34,26 +39,36 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+import live_streamer  # noqa: E402
 from local_exchange import ROOT, exchange_process  # noqa: E402
 from peers import PEERS  # noqa: E402
 
 
-def measure_streamer(
-    urls: dict[str, str], symbols: list[str], seconds: float
-) -> dict[str, Any] | None:
-    """LEAD: streamer's own rows, on the same firehose as the peers; None until filled in.
+def measure_streamer(args: argparse.Namespace) -> dict[str, Any]:
+    """streamer's rows (``live_streamer.py``): each run with its own exchange process, the
+    loops interleaved, medians of ``--repeat``."""
+    loops = ["uvloop", "asyncio"]
+    e2e: dict[str, list[dict[str, float]]] = {loop: [] for loop in loops}
+    lat: dict[str, list[dict[str, float]]] = {loop: [] for loop in loops}
+    for _ in range(args.repeat):
+        for loop in loops:
+            e2e[loop].append(live_streamer.end_to_end(args.seconds, loop))
+            lat[loop].append(live_streamer.latency(args.seconds, args.rate, loop))
+    out: dict[str, Any] = {
+        "end_to_end": {"json": {loop: _medians(runs) for loop, runs in e2e.items()}},
+        "latency": {loop: _medians(runs) for loop, runs in lat.items()},
+    }
+    out["end_to_end"]["json"] |= out["end_to_end"]["json"]["uvloop"]  # the headline: uvloop
+    out["latency"] |= out["latency"]["uvloop"]
+    if args.whole_market:
+        out["whole_market"] = live_streamer.whole_market(
+            "uvloop", weight_limit=args.weight_limit, seconds=args.seconds
+        )
+    return out
 
-    Meant to return, like a peer and measured the same way (its own child process, sync, 1 s
-    warm-up, ``seconds`` of counting, process CPU / wall, books checked with
-    ``peers.book_check``)::
 
-        {"end_to_end": {"msgs_per_s": .., "client_cpu": .., "synced": .., "matches_firehose": ..},
-         "latency": {...},        # e.g. frame arrival -> book updated, p50/p99 µs
-         "whole_market": {...}}   # e.g. all 1,695 symbols of a live (non-firehose) exchange
-
-    ``urls`` is the exchange's ``--json`` line (rest, ws, ws_api, api_key, api_secret).
-    """
-    return None
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def run_peer_process(
@@ -110,6 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", nargs="+", default=["BTCUSDT"])
     parser.add_argument("--peers", default=",".join(PEERS))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rate", type=int, default=20_000, help="msgs/s of the latency run")
+    parser.add_argument(
+        "--whole-market",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also every real symbol at @100ms from the simulated market (a minute or more)",
+    )
+    parser.add_argument(
+        "--weight-limit",
+        type=int,
+        default=6000,
+        help="the exchange's request weight per minute for the whole-market cold start "
+        "(Binance's 6000 by default: then the books take about two minutes to sync)",
+    )
     args = parser.parse_args(argv)
     peers = [p for p in args.peers.split(",") if p]
     unknown = set(peers) - set(PEERS)
@@ -121,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):
             for peer in peers:
                 runs[peer].append(run_peer_process(peer, urls, args.symbols, args.seconds))
-        streamer = measure_streamer(urls, args.symbols, args.seconds)
+    streamer = measure_streamer(args)
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
         "python": platform.python_version(),
@@ -129,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "repeat": args.repeat,
         "peers": {p: summarize(r) for p, r in runs.items()},
-        "streamer": streamer,
+        **streamer,
     }
     if args.json:
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
@@ -148,10 +177,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{peer:<16}{row['version']:>9}{row['msgs_per_s']:>10,}{row['client_cpu']:>7.2f}"
             f"{row['cpu_us_per_msg']:>9.1f}  {'yes' if row['synced'] else 'NO':<6}  {book}"
         )
-    if streamer is None:
-        print("streamer: not measured yet (measure_streamer() awaits the asyncio connector)")
-    else:
-        print("streamer:", orjson.dumps(streamer).decode())
+    for loop, row in report["end_to_end"]["json"].items():
+        if isinstance(row, dict):
+            exact = "exact" if row["exact"] == 1 else "WRONG"
+            print(
+                f"{'streamer ' + loop:<16}{'':>9}{round(row['msgs_per_s']):>10,}"
+                f"{row['client_cpu']:>7.2f}{1e6 * row['client_cpu'] / row['msgs_per_s']:>9.1f}"
+                f"  yes     {exact}"
+            )
+    for loop in ("uvloop", "asyncio"):
+        row = report["latency"][loop]
+        print(
+            f"latency at {args.rate:,} msgs/s ({loop}): send -> book p50 {row['book_p50_us']:.0f}"
+            f" µs, p99 {row['book_p99_us']:.0f} µs; send -> book() consumer p50"
+            f" {row['p50_us']:.0f} µs, p99 {row['p99_us']:.0f} µs"
+        )
+    if "whole_market" in report:
+        print("whole market:", orjson.dumps(report["whole_market"]).decode())
     return 0
 
 

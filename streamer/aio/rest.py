@@ -74,6 +74,18 @@ def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) ->
     return ExchangeError(text, code=code, status=status)
 
 
+async def _read_body(response: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body, or None past MAX_BODY (read in chunks: a huge body is never held)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _weight_limit(limits: object) -> int | None:
     """The per-minute REQUEST_WEIGHT limit of an exchangeInfo ``rateLimits`` array."""
     if not isinstance(limits, list):
@@ -144,7 +156,7 @@ class RestClient:
             async with self.session.get(
                 url, params=params, timeout=aiohttp.ClientTimeout(total=self.timeout)
             ) as response:
-                body = await response.content.read(MAX_BODY + 1)
+                body = await _read_body(response)
                 status = response.status
                 headers = response.headers
                 full_url = str(response.url)
@@ -155,7 +167,7 @@ class RestClient:
         except aiohttp.ClientError as exc:
             raise TransportError(f"GET {path}: {type(exc).__name__}: {exc}") from exc
         self._observe(status, headers)
-        if len(body) > MAX_BODY:
+        if body is None:
             raise ExchangeError(f"GET {path}: body larger than {MAX_BODY} bytes", status=status)
         if status >= 400:
             raise error_from_response(status, body, headers)
@@ -176,7 +188,8 @@ class RestClient:
             info = orjson.loads(response.body)
             listed = {entry["symbol"] for entry in info["symbols"] if isinstance(entry, dict)}
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ExchangeError("exchangeInfo answer without a symbols list") from exc
+            head = response.body[:120].decode("utf-8", "replace")
+            raise ExchangeError(f"exchangeInfo answer without a symbols list: {head}") from exc
         limit = _weight_limit(info.get("rateLimits"))
         if limit is not None:
             self.budget.limit = limit

@@ -69,6 +69,8 @@ Message = DepthDiff | OtherEvent | Malformed
 # of the process: Binance counts weight and connection attempts per IP (protocol §5.1, §1.3).
 #: The longest Retry-After that subscribe() waits out (longer: it raises RateLimited/IPBanned).
 MAX_LOOKUP_WAIT = 30.0
+#: Symbols named in one exchangeInfo lookup (weight 20 each on spot).
+LOOKUP_CHUNK = 100
 
 _WEIGHT_BUDGETS: dict[tuple[str, str], WeightBudget] = {}
 _CONNECTION_BUDGETS: dict[str, ConnectionBudget] = {}
@@ -581,12 +583,18 @@ class Streamer:
         """exchangeInfo for ``symbols``; a short 429/418 is waited out (every request waits
         for it anyway), a long ban is raised."""
         assert self._rest is not None
-        while True:
-            try:
-                return await self._rest.exchange_symbols(symbols)
-            except (RateLimited, IPBanned) as exc:
-                if exc.retry_after is None or exc.retry_after > MAX_LOOKUP_WAIT:
-                    raise
+        listed: set[str] = set()
+        # Up to LOOKUP_CHUNK names per request: a long symbols=[...] overflows URL limits.
+        for start in range(0, len(symbols), LOOKUP_CHUNK):
+            chunk = symbols[start : start + LOOKUP_CHUNK]
+            while True:
+                try:
+                    listed |= await self._rest.exchange_symbols(chunk)
+                    break
+                except (RateLimited, IPBanned) as exc:
+                    if exc.retry_after is None or exc.retry_after > MAX_LOOKUP_WAIT:
+                        raise
+        return listed
 
     async def _validate(self, symbols: list[str]) -> None:
         unknown = [s for s in symbols if s not in self._known]
