@@ -373,3 +373,26 @@ async def test_closed_streamer_says_so(ex: FakeExchange) -> None:
         await anext(it)
     with pytest.raises(StreamerClosed):
         await s.subscribe("ETHBTC")
+
+
+async def test_many_symbols_are_sharded_and_looked_up_in_chunks() -> None:
+    """150 symbols: looked up in exchangeInfo chunks (bodies of several hundred KiB read
+    whole), spread over connections of at most max_streams streams, every book synced; and
+    removing symbols never moves another book to a new connection."""
+    from streamer.testing.exchange.symbols import load_exchange_info
+
+    info = load_exchange_info()["symbols"]
+    symbols = sorted(s["symbol"] for s in info if s.get("status") == "TRADING")[:150]
+    async with (
+        FakeExchange(symbols=symbols, seed=2, rate=600, levels=20) as ex,
+        Streamer(ex.endpoints, audit_interval=None, max_streams=64, snapshot_limit=100) as s,
+    ):
+        log = EventLog(s.events())
+        await s.subscribe(*symbols)
+        assert s.stats()["connections"] == 3  # 64 + 64 + 22
+        await synced(s, *symbols[:5], *symbols[-5:])
+        await s.unsubscribe(*symbols[:64])  # the whole first connection goes
+        assert s.stats()["connections"] == 2
+        assert len(log.of(ConnectionOpened)) == 3  # nothing reconnected or moved
+        await equal_to_truth(s, ex, *symbols[64:70], *symbols[-3:])
+        assert not resets(log)
