@@ -225,7 +225,7 @@ class Shard:
         self._lock = asyncio.Lock()  # one subscription change or rotation at a time
         self._rotate_now = asyncio.Event()
         self._changed = asyncio.Event()  # a connection ended or handed a symbol over
-        self._ever_connected = False
+        self._rotation_backoff = Backoff(rng)  # after a replacement that died before its time
         self._closed = False
         self.rotations = 0
         self.reconnects = 0
@@ -309,7 +309,6 @@ class Shard:
         self.symbols.update(symbols)
         async with self._lock:
             self._activate(await self._open(first=True))
-        self._ever_connected = True
         self._spawn(self._supervise())
 
     async def add(self, symbols: list[str]) -> None:
@@ -481,9 +480,12 @@ class Shard:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 0.1)
             if new.closed_reason is not None and old.closed_reason is None:
-                # The replacement died first: the old one keeps feeding; try again later.
+                # The replacement died first: the old one keeps feeding; try again after a
+                # backoff (the old one is past due, so the supervisor would retry at once).
                 self._rotating, self._handover = None, None
+                await asyncio.sleep(self._rotation_backoff.next_delay())
                 return
+            self._rotation_backoff.reset()
             handed = len(self.symbols) - handover.pending
             for item in handover.finish():
                 self._feed(*item)
