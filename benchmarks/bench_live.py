@@ -49,16 +49,22 @@ def measure_streamer(args: argparse.Namespace) -> dict[str, Any]:
     loops interleaved, medians of ``--repeat``."""
     loops = ["uvloop", "asyncio"]
     e2e: dict[str, list[dict[str, float]]] = {loop: [] for loop in loops}
+    sbe: dict[str, list[dict[str, float]]] = {loop: [] for loop in loops}
     lat: dict[str, list[dict[str, float]]] = {loop: [] for loop in loops}
     for _ in range(args.repeat):
         for loop in loops:
             e2e[loop].append(live_streamer.end_to_end(args.seconds, loop))
+            sbe[loop].append(live_streamer.end_to_end(args.seconds, loop, sbe=True))
             lat[loop].append(live_streamer.latency(args.seconds, args.rate, loop))
     out: dict[str, Any] = {
-        "end_to_end": {"json": {loop: _medians(runs) for loop, runs in e2e.items()}},
+        "end_to_end": {
+            "json": {loop: _medians(runs) for loop, runs in e2e.items()},
+            "sbe": {loop: _medians(runs) for loop, runs in sbe.items()},
+        },
         "latency": {loop: _medians(runs) for loop, runs in lat.items()},
     }
-    out["end_to_end"]["json"] |= out["end_to_end"]["json"]["uvloop"]  # the headline: uvloop
+    for form in ("json", "sbe"):  # the headline figures: uvloop
+        out["end_to_end"][form] |= out["end_to_end"][form]["uvloop"]
     out["latency"] |= out["latency"]["uvloop"]
     if args.whole_market:
         out["whole_market"] = live_streamer.whole_market(
@@ -177,14 +183,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{peer:<16}{row['version']:>9}{row['msgs_per_s']:>10,}{row['client_cpu']:>7.2f}"
             f"{row['cpu_us_per_msg']:>9.1f}  {'yes' if row['synced'] else 'NO':<6}  {book}"
         )
-    for loop, row in report["end_to_end"]["json"].items():
-        if isinstance(row, dict):
-            exact = "exact" if row["exact"] == 1 else "WRONG"
-            print(
-                f"{'streamer ' + loop:<16}{'':>9}{round(row['msgs_per_s']):>10,}"
-                f"{row['client_cpu']:>7.2f}{1e6 * row['client_cpu'] / row['msgs_per_s']:>9.1f}"
-                f"  yes     {exact}"
-            )
+    for form in ("json", "sbe"):
+        for loop, row in report["end_to_end"][form].items():
+            if isinstance(row, dict):
+                exact = "exact" if row["exact"] == 1 else "WRONG"
+                cpu = row["client_cpu"]
+                print(
+                    f"{f'streamer {form} {loop}':<22}{round(row['msgs_per_s']):>10,}"
+                    f"{cpu:>7.2f}{1e6 * cpu / row['msgs_per_s']:>9.1f}  yes     {exact}"
+                )
     for loop in ("uvloop", "asyncio"):
         row = report["latency"][loop]
         print(

@@ -61,15 +61,25 @@ async def _until_synced(s: Streamer, symbols: list[str], within: float) -> float
     return time.perf_counter() - start
 
 
-def end_to_end(seconds: float, loop: str, warmup: float = 1.0) -> dict[str, float]:
-    """Firehose diffs applied per second into a live book, and the client's CPU."""
+def end_to_end(
+    seconds: float, loop: str, warmup: float = 1.0, *, sbe: bool = False
+) -> dict[str, float]:
+    """Firehose diffs applied per second into a live book, and the client's CPU; with ``sbe``
+    the same diffs from the exchange's SBE firehose (binary, its Ed25519 demo key)."""
     symbol = "BTCUSDT"
     with exchange_process([symbol], firehose=True) as urls:
 
         async def measure() -> dict[str, float]:
             endpoints = Endpoints.local(urls["rest"])
+            binary: dict[str, Any] = (
+                {"market_data": "sbe", "api_key": urls["ed25519_api_key"]} if sbe else {}
+            )
             async with Streamer(
-                endpoints, symbols=[symbol], audit_interval=None, max_buffer=FIREHOSE_BUFFER
+                endpoints,
+                symbols=[symbol],
+                audit_interval=None,
+                max_buffer=FIREHOSE_BUFFER,
+                **binary,
             ) as s:
                 await _until_synced(s, [symbol], 30)
                 sync = s.books.books[symbol]
