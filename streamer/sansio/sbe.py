@@ -34,9 +34,9 @@ book that needs no strings at all.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from typing import Final, NamedTuple
 
+from streamer.sansio.book import _FORMATTERS, decimal_string
 from streamer.sansio.wire import DEFAULT_MAX_FRAME, DepthDiff, Malformed
 
 __all__ = [
@@ -146,43 +146,8 @@ class _Bad(Exception):
 
 
 # -- decimals -----------------------------------------------------------------------------------
-
-
-def _make_formatter(exponent: int) -> Callable[[int], str]:
-    """The exact plain spelling of ``m x 10^exponent`` for a non-negative mantissa ``m``."""
-    if exponent >= 0:
-        zeros = "0" * exponent
-
-        def scaled(m: int) -> str:
-            return f"{m}{zeros}" if m else "0"
-
-        return scaled
-    places = -exponent
-    pad = "0" * (places + 1)
-
-    def fraction(m: int) -> str:
-        # String slicing beats divmod + format (measured; the same trick as the exchange's
-        # fmt_units): this runs twice per level on the hot path.
-        digits = str(m)
-        if len(digits) <= places:
-            digits = (pad + digits)[-places - 1 :]
-        return f"{digits[:-places]}.{digits[-places:]}"
-
-    return fraction
-
-
-_FORMATTERS: Final = {e: _make_formatter(e) for e in range(-128, 128)}
-
-
-def decimal_string(mantissa: int, exponent: int) -> str:
-    """``mantissa x 10^exponent`` as a plain decimal string with exactly ``-exponent`` decimals.
-
-    ``decimal_string(3513000, -8) == "0.03513000"``; a negative mantissa gets a leading ``-``.
-    """
-    if mantissa < 0:
-        return "-" + _FORMATTERS[exponent](-mantissa)
-    return _FORMATTERS[exponent](mantissa)
-
+# decimal_string() and its per-exponent formatters live in book.py, which defines what a level's
+# string is (apply_ints means apply_diff of exactly these strings); re-exported here.
 
 # -- frame parts --------------------------------------------------------------------------------
 
