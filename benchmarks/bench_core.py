@@ -17,6 +17,7 @@ Times are the CPU time of this process (time.process_time): on a shared machine 
 counts the time other processes hold the core. Reports medians over the rounds.
 
 Usage: python benchmarks/bench_core.py [--repeat 5] [--messages 20000] [--json]
+       python benchmarks/bench_core.py --sbe-only   (the SBE rows alone; REPEAT=n rounds)
 Never collected by pytest.
 """
 
@@ -329,8 +330,10 @@ def sbe_frames(frames: list[bytes]) -> list[bytes]:
     return out
 
 
-def run_streamer_sbe(snapshot: bytes, frames: list[bytes]) -> int:
-    """decode + sync + apply + best bid/ask read, from SBE frames (the snapshot is REST JSON)."""
+def run_streamer_sbe(snapshot: bytes, frames: list[bytes], impl: str = "c") -> int:
+    """decode + sync + apply + best bid/ask read, from SBE frames (the snapshot is REST JSON):
+    the fast path, decode_sbe_message then receive_message, levels packed into apply_ints."""
+    book_impl.use(impl)
     books = DepthBooks(symbols=["BTCUSDT"])
     books.receive_sbe(frames[0])
     sync = books.books["BTCUSDT"]
@@ -345,7 +348,15 @@ def run_streamer_sbe(snapshot: bytes, frames: list[bytes]) -> int:
     return len(frames) - 1
 
 
-def run_sbe_decode(_: bytes, frames: list[bytes]) -> int:
+def run_sbe_decode_message(_: bytes, frames: list[bytes]) -> int:
+    from streamer.sansio.sbe import decode_sbe_message
+
+    for frame in frames:
+        decode_sbe_message(frame)
+    return len(frames)
+
+
+def run_sbe_decode_strings(_: bytes, frames: list[bytes]) -> int:
     from streamer.sansio.sbe import decode_sbe
 
     for frame in frames:
@@ -353,16 +364,10 @@ def run_sbe_decode(_: bytes, frames: list[bytes]) -> int:
     return len(frames)
 
 
-def run_sbe_decode_ints(_: bytes, frames: list[bytes]) -> int:
-    from streamer.sansio.sbe import decode_depth_diff_ints
-
-    for frame in frames:
-        decode_depth_diff_ints(frame)
-    return len(frames)
-
-
 def sbe_rows(repeat: int, messages: int, levels: int = 20) -> dict[str, Any]:
-    """SBE next to JSON on the very same book changes (generated 20-level diffs), one run."""
+    """SBE next to JSON on the very same book changes (generated 20-level diffs), one run,
+    interleaved: SBE through the fast path into each book, JSON into the C book, and the
+    decoders alone (orjson.loads on the JSON frames, decode_sbe_message, decode_sbe)."""
     snapshot, json_frames = generate(levels, messages)
     frames = sbe_frames(json_frames)
     row: dict[str, Any] = {
@@ -370,26 +375,33 @@ def sbe_rows(repeat: int, messages: int, levels: int = 20) -> dict[str, Any]:
         "bytes_per_msg_sbe": round(statistics.mean(map(len, frames))),
         "bytes_per_msg_json": round(statistics.mean(map(len, json_frames))),
     }
-    runs: dict[str, tuple[Callable[[bytes, list[bytes]], int], list[bytes]]] = {
-        "streamer_sbe": (run_streamer_sbe, frames),
-        "streamer_json": (run_streamer, json_frames),
-        "sbe_decode_only": (run_sbe_decode, frames),
-        "sbe_decode_ints_only": (run_sbe_decode_ints, frames),
-        "orjson_loads_same_json": (run_orjson, json_frames),
-    }
-    for name, (fn, data) in runs.items():
-        row[name] = round(timed(lambda f=fn, d=data: f(snapshot, d), repeat))
+    fns: dict[str, Callable[[], int]] = {}
+    for label, name in IMPLEMENTATIONS.items():
+        if name in book_impl.available() and not (name == "c" and NO_EXTENSIONS):
+            fns[f"streamer SBE ({label})"] = lambda i=name: run_streamer_sbe(snapshot, frames, i)
+    if "c" in book_impl.available() and not NO_EXTENSIONS:
+        fns["streamer JSON (C)"] = lambda: run_streamer(snapshot, json_frames, "c")
+    fns["orjson.loads alone, same changes"] = lambda: run_orjson(snapshot, json_frames)
+    fns["decode_sbe_message alone"] = lambda: run_sbe_decode_message(snapshot, frames)
+    fns["decode_sbe (strings) alone"] = lambda: run_sbe_decode_strings(snapshot, frames)
+    row["msgs_per_s"] = {k: round(v) for k, v in timed(fns, repeat).items()}
     return row
 
 
 def print_sbe(row: dict[str, Any]) -> None:
     print(
-        f"SBE, {row['levels']} levels/msg ({row['bytes_per_msg_sbe']} bytes vs "
+        f"-- SBE, {row['levels']} levels/msg ({row['bytes_per_msg_sbe']} bytes vs "
         f"{row['bytes_per_msg_json']} as JSON), msgs/s:"
     )
-    for name in ("streamer_sbe", "streamer_json", "sbe_decode_only", "sbe_decode_ints_only"):
-        print(f"  {name:>24}: {row[name]:>10,}")
-    print(f"  {'orjson_loads_same_json':>24}: {row['orjson_loads_same_json']:>10,}")
+    for name, rate in row["msgs_per_s"].items():
+        print(f"   {name:>34} {rate:>12,}")
+
+
+if __name__ == "__main__" and "--sbe-only" in sys.argv:  # the SBE rows alone, quicker
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    print_sbe(sbe_rows(int(os.environ.get("REPEAT", "5")), 20000))
+    sys.exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

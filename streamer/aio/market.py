@@ -38,7 +38,7 @@ from streamer.models import ConnectionClosed, ConnectionOpened, ConnectionRotate
 from streamer.sansio.backoff import Backoff
 from streamer.sansio.handover import Handover
 from streamer.sansio.ratelimit import ConnectionBudget, MessagePacer
-from streamer.sansio.sbe import decode_sbe
+from streamer.sansio.sbe import SbeDepthDiff, decode_sbe_message
 from streamer.sansio.streams import depth_stream, parse_control_reply, subscribe_message
 from streamer.sansio.wire import DEFAULT_MAX_FRAME, DepthDiff, Malformed, OtherEvent, decode_frame
 
@@ -52,7 +52,8 @@ STREAMS_PER_MESSAGE = 200
 #: oversized frame into a counted ``Malformed`` and the connection lives on.
 TRANSPORT_MAX_FRAME = 64 << 20
 
-Message = DepthDiff | OtherEvent | Malformed
+Diff = DepthDiff | SbeDepthDiff  # JSON's, or SBE's with packed integer levels
+Message = Diff | OtherEvent | Malformed
 Feed = Callable[[Message, bytes, str], None]
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
@@ -98,7 +99,7 @@ class MarketConnection:
         self.closed_reason: str | None = None
         #: Diffs read before the shard made this connection active or rotating (its SUBSCRIBE
         #: acknowledgement and the first data can arrive in one read): fed when it becomes so.
-        self.early: list[tuple[DepthDiff, bytes, str]] = []
+        self.early: list[tuple[Diff, bytes, str]] = []
         self._next_id = 1
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._send_lock = asyncio.Lock()
@@ -221,7 +222,7 @@ class Shard:
         self._next_cid = next_cid
         self.active: MarketConnection | None = None
         self._rotating: MarketConnection | None = None
-        self._handover: Handover[tuple[DepthDiff, bytes, str]] | None = None
+        self._handover: Handover[tuple[Diff, bytes, str]] | None = None
         self._lock = asyncio.Lock()  # one subscription change or rotation at a time
         self._rotate_now = asyncio.Event()
         self._changed = asyncio.Event()  # a connection ended or handed a symbol over
@@ -246,16 +247,16 @@ class Shard:
         if self.settings.sbe_api_key is None:
             self._feed(Malformed(conn.url, "binary frame on a JSON stream", ""), data, conn.url)
             return
-        event = decode_sbe(data, conn.url, max_size=self.settings.max_frame)
-        if isinstance(event, DepthDiff | Malformed):
-            self._route(conn, event, data)
-        else:  # depth20, bestBidAsk, trades: well formed, not for the books
-            self._route(conn, OtherEvent(conn.url, type(event).__name__), data)
+        # diffs with their levels packed for the integer book; depth20, bestBidAsk, trades as
+        # OtherEvent (well formed, not for the books)
+        self._route(
+            conn, decode_sbe_message(data, conn.url, max_size=self.settings.max_frame), data
+        )
 
     def _route(self, conn: MarketConnection, msg: Message, data: bytes) -> None:
         url = conn.url
         try:
-            if type(msg) is DepthDiff:
+            if type(msg) is DepthDiff or type(msg) is SbeDepthDiff:
                 handover = self._handover
                 if handover is None:
                     if conn is self.active:
@@ -283,7 +284,9 @@ class Shard:
             log.exception("market frame handling failed on %s: %.120r", url, data)
 
     def _from_new(
-        self, handover: Handover[tuple[DepthDiff, bytes, str]], item: tuple[DepthDiff, bytes, str]
+        self,
+        handover: Handover[tuple[Diff, bytes, str]],
+        item: tuple[Diff, bytes, str],
     ) -> None:
         fed = handover.new(item[0], item, self._seen(item[0].symbol))
         for each in fed:
@@ -454,7 +457,7 @@ class Shard:
                 new = await self._open(first=False)
             except StreamerClosed:
                 return
-            handover: Handover[tuple[DepthDiff, bytes, str]] = Handover(
+            handover: Handover[tuple[Diff, bytes, str]] = Handover(
                 self.symbols, futures=settings.futures
             )
             # The new connection's diffs go through the handover from now on, the ones it read

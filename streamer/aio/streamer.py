@@ -56,6 +56,7 @@ from streamer.sansio.book_sync import (
 )
 from streamer.sansio.books import DepthBooks
 from streamer.sansio.ratelimit import ConnectionBudget, MessagePacer, WeightBudget
+from streamer.sansio.sbe import SbeDepthDiff
 from streamer.sansio.streams import Shards
 from streamer.sansio.wire import DepthDiff, Malformed, OtherEvent, Venue
 
@@ -63,7 +64,7 @@ __all__ = ["Streamer"]
 
 log = logging.getLogger(__name__)
 
-Message = DepthDiff | OtherEvent | Malformed
+Message = DepthDiff | SbeDepthDiff | OtherEvent | Malformed
 
 # One budget per REST host and one connection budget per stream host, shared by every Streamer
 # of the process: Binance counts weight and connection attempts per IP (protocol §5.1, §1.3).
@@ -423,7 +424,8 @@ class Streamer:
                 for event in books.malformed():
                     self._emit(event)
             return
-        symbol = cast(DepthDiff, msg).symbol  # an outcome means a diff
+        diff = cast("DepthDiff | SbeDepthDiff", msg)  # an outcome means a diff
+        symbol = diff.symbol
         sync = books.books.get(symbol)
         if sync is None:
             return
@@ -431,8 +433,9 @@ class Streamer:
             if self._stale:
                 self._stale.discard(symbol)
             consumers = self._consumers.get(symbol)
-            if consumers:
-                self._push(sync, consumers, cast(DepthDiff, msg))
+            if consumers:  # the changes as strings: SBE's only when someone reads them
+                text = diff.depth_diff() if isinstance(diff, SbeDepthDiff) else diff
+                self._push(sync, consumers, text)
         events = books.events_of(sync)
         if events:
             self._handle(sync, events)

@@ -69,7 +69,8 @@ typedef struct {
 } Qty;
 
 typedef struct {
-    PyObject *price; /* owned: as first received; NULL: formatted from the key (SBE's door) */
+    PyObject *price; /* owned: as first received; NULL: formatted from the key when first read */
+    int pd;          /* with price NULL: the decimals to spell it with (apply_ints' levels) */
     Qty qty;
 } Slot;
 
@@ -82,6 +83,7 @@ typedef struct {
     int64_t key;
     int kind;
     PyObject *price;
+    int pd;
     Qty qty;
 } Undo;
 
@@ -245,6 +247,58 @@ format_decimal(int64_t m, int d)
     return s;
 }
 
+/* The spelling of v x 10^-places with places + tail decimals (tail zeros appended). */
+static PyObject *
+spell(uint64_t v, int places, int tail)
+{
+    char buf[320]; /* tail <= 128, places <= 128, digits <= 20 */
+    char *end = buf + sizeof(buf), *p = end;
+    for (int k = 0; k < tail; k++) {
+        *--p = '0';
+    }
+    for (int k = 0; k < places; k++) {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    }
+    if (places + tail) {
+        *--p = '.';
+    }
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    Py_ssize_t len = end - p;
+    PyObject *s = PyUnicode_New(len, 127);
+    if (s != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)len);
+    }
+    return s;
+}
+
+/* decimal_string(v, e) of book.py for v >= 0, -128 <= e <= 127: exactly max(0, -e) decimals. */
+static PyObject *
+spell_decimal(uint64_t v, int e)
+{
+    if (e <= 0 || v == 0) {
+        return spell(v, e < 0 ? -e : 0, 0);
+    }
+    char buf[160]; /* digits then e zeros: an integer */
+    char *end = buf + sizeof(buf), *p = end;
+    for (int k = 0; k < e; k++) {
+        *--p = '0';
+    }
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    Py_ssize_t len = end - p;
+    PyObject *s = PyUnicode_New(len, 127);
+    if (s != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)len);
+    }
+    return s;
+}
+
 /* Significant decimals of a syntactically valid number ("1.2500" has 2). */
 static Py_ssize_t
 significant_decimals(PyObject *s)
@@ -387,7 +441,7 @@ reserve_levels(SideObject *s, Py_ssize_t want)
 }
 
 static int
-push_undo(SideObject *s, int64_t key, int kind, PyObject *price, const Qty *qty)
+push_undo(SideObject *s, int64_t key, int kind, PyObject *price, int pd, const Qty *qty)
 {
     if (s->nundo == s->undocap) {
         Py_ssize_t cap = s->undocap ? s->undocap * 2 : 64;
@@ -403,6 +457,7 @@ push_undo(SideObject *s, int64_t key, int kind, PyObject *price, const Qty *qty)
     e->key = key;
     e->kind = kind;
     e->price = price;
+    e->pd = pd;
     if (qty != NULL) {
         e->qty = *qty;
     }
@@ -452,13 +507,14 @@ side_commit(SideObject *s)
 
 /* Open a slot at i (capacity reserved by the caller); the slot takes the references. */
 static inline void
-open_at(SideObject *s, Py_ssize_t i, int64_t key, PyObject *price, const Qty *qty)
+open_at(SideObject *s, Py_ssize_t i, int64_t key, PyObject *price, int pd, const Qty *qty)
 {
     Py_ssize_t tail = s->n - i;
     memmove(&s->keys[i + 1], &s->keys[i], (size_t)tail * sizeof(int64_t));
     memmove(&s->lv[i + 1], &s->lv[i], (size_t)tail * sizeof(Slot));
     s->keys[i] = key;
     s->lv[i].price = price;
+    s->lv[i].pd = pd;
     s->lv[i].qty = *qty;
     s->n++;
 }
@@ -493,7 +549,7 @@ side_rollback(SideObject *s)
             s->lv[i].qty = e->qty;
         }
         else if (e->kind == U_REMOVED && !found) {
-            open_at(s, i, e->key, e->price, &e->qty);
+            open_at(s, i, e->key, e->price, e->pd, &e->qty);
         }
         else { /* cannot happen: the log replays this attempt backwards */
             Py_XDECREF(e->price);
@@ -501,6 +557,42 @@ side_rollback(SideObject *s)
         }
     }
     s->nundo = 0;
+}
+
+/* Apply one validated level at key: a new quantity, a removal, or an insert (the only use of
+ * price and pd). price and qty->text are borrowed: what the book keeps, it takes a reference
+ * to. Returns 0, or R_ERROR (out of memory) with nothing changed by this level. */
+static inline int
+side_set(SideObject *s, int64_t key, int kind, PyObject *price, int pd, const Qty *qty,
+         Py_ssize_t *inserted)
+{
+    Py_ssize_t i = lower_bound(s->keys, s->n, key);
+    if (i < s->n && s->keys[i] == key) {
+        Slot *l = &s->lv[i];
+        if (kind == Q_ZERO) { /* the log takes the level's references */
+            if (push_undo(s, key, U_REMOVED, l->price, l->pd, &l->qty) < 0) {
+                return R_ERROR;
+            }
+            close_at(s, i);
+        }
+        else {
+            if (push_undo(s, key, U_QTY, NULL, 0, &l->qty) < 0) {
+                return R_ERROR;
+            }
+            Py_XINCREF(qty->text);
+            l->qty = *qty;
+        }
+    }
+    else if (kind != Q_ZERO) {
+        if (reserve_levels(s, s->n + 1) < 0 || push_undo(s, key, U_INSERTED, NULL, 0, NULL) < 0) {
+            return R_ERROR;
+        }
+        Py_XINCREF(price);
+        Py_XINCREF(qty->text);
+        open_at(s, i, key, price, pd, qty);
+        (*inserted)++;
+    }
+    return 0;
 }
 
 /* Validate and apply the levels of one side, as BookSide.apply: the number of levels inserted,
@@ -544,34 +636,192 @@ side_apply(SideObject *s, PyObject *levels, Scratch *touched)
         if (kind == Q_TEXT) {
             qty.text = text; /* a reference is taken below, when stored */
         }
-        Py_ssize_t i = lower_bound(s->keys, s->n, key);
-        if (i < s->n && s->keys[i] == key) {
-            Slot *l = &s->lv[i];
-            if (kind == Q_ZERO) { /* the log takes the level's references */
-                if (push_undo(s, key, U_REMOVED, l->price, &l->qty) < 0) {
-                    result = R_ERROR;
-                    goto done;
-                }
-                close_at(s, i);
+        if (side_set(s, key, kind, price, 0, &qty, &inserted) < 0) {
+            result = R_ERROR;
+            goto done;
+        }
+    }
+    result = inserted;
+done:
+    Py_DECREF(seq);
+    return result;
+}
+
+/* -- integer levels (apply_ints) ---------------------------------------------------------------
+ *
+ * A level (price mantissa p, quantity mantissa q) at exponents (pe, qe) is applied exactly as
+ * the strings decimal_string(p, pe), decimal_string(q, qe) would be by side_apply: the same
+ * keys, RESCALE and Malformed verdicts, with integer arithmetic instead of parsing. */
+
+/* The mantissa at the book's exponent exp of p x 10^pe, as parse_price of its decimal string:
+ * > 0, R_MALFORMED (not positive, past INT64_MAX) or R_RESCALE (*need: its decimals). */
+static int64_t
+int_price(int64_t p, int pe, int exp, int *need)
+{
+    if (p <= 0) {
+        return R_MALFORMED;
+    }
+    int shift = pe + exp;
+    if (shift >= 0) {
+        if (shift > MAX_EXPONENT || p > INT64_MAX / POW10[shift]) {
+            return R_MALFORMED;
+        }
+        return p * POW10[shift];
+    }
+    int zeros = 0; /* trailing zeros of p: a decimal spelling's insignificant decimals */
+    while (zeros < -shift && p % 10 == 0) {
+        p /= 10;
+        zeros++;
+    }
+    if (zeros == -shift) {
+        return p;
+    }
+    while (p % 10 == 0) {
+        p /= 10;
+        zeros++;
+    }
+    int sig = -pe - zeros; /* significant decimals, more than exp */
+    if (sig <= MAX_EXPONENT) {
+        *need = sig;
+        return R_RESCALE;
+    }
+    return R_MALFORMED;
+}
+
+/* A little-endian int64, whatever the host's byte order (one load on little-endian hosts). */
+static inline int64_t
+load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; k--) {
+        v = (v << 8) | p[k];
+    }
+    return (int64_t)v;
+}
+
+/* One integer level, as one string level of side_apply: validate, convert, apply. */
+static inline int
+int_level(SideObject *s, int64_t p, int64_t q, int pe, int qe, int pd, Scratch *touched,
+          Py_ssize_t *inserted)
+{
+    Qty qty = {NULL, 0, 0};
+    int kind;
+    if (q < 0) {
+        return R_MALFORMED;
+    }
+    if (q == 0) {
+        kind = Q_ZERO;
+    }
+    else if (qe <= 0 && qe >= -MAX_EXPONENT) {
+        qty.m = q;
+        qty.d = -qe;
+        kind = Q_INT;
+    }
+    else if (qe > 0 && qe <= MAX_EXPONENT && q <= INT64_MAX / POW10[qe]) {
+        qty.m = q * POW10[qe];
+        kind = Q_INT;
+    }
+    else {
+        kind = Q_TEXT; /* more than 18 decimals, or past int64: kept as its spelling */
+    }
+    int64_t m = int_price(p, pe, s->exp, &s->need);
+    if (m < 0) {
+        return (int)m;
+    }
+    int64_t key = s->sign * m;
+    if (scratch_push(touched, key) < 0) {
+        return R_ERROR;
+    }
+    if (kind == Q_TEXT) {
+        qty.text = spell_decimal((uint64_t)q, qe);
+        if (qty.text == NULL) {
+            return R_ERROR;
+        }
+    }
+    int r = side_set(s, key, kind, NULL, pd, &qty, inserted);
+    Py_XDECREF(qty.text); /* side_set took its own reference if it kept it */
+    return r;
+}
+
+/* Levels packed as in an SBE group (little-endian int64 price, int64 qty; 16 bytes each), for
+ * bytes, bytearray and memoryview (book.py accepts the same three). */
+static int
+is_packed(PyObject *levels)
+{
+    return PyBytes_CheckExact(levels) || PyByteArray_CheckExact(levels) ||
+           PyMemoryView_Check(levels);
+}
+
+/* Validate and apply integer levels of one side (packed, or a sequence of (price, qty) int
+ * pairs), as side_apply does the equivalent strings. */
+static Py_ssize_t
+side_apply_ints(SideObject *s, PyObject *levels, int pe, int qe, Scratch *touched)
+{
+    int pd = pe < 0 ? -pe : 0;
+    Py_ssize_t inserted = 0, result = R_MALFORMED;
+    if (is_packed(levels)) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(levels, &view, PyBUF_SIMPLE) < 0) {
+            if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+                return R_ERROR;
             }
-            else {
-                if (push_undo(s, key, U_QTY, NULL, &l->qty) < 0) {
-                    result = R_ERROR;
-                    goto done;
+            PyErr_Clear();
+            return R_MALFORMED; /* not contiguous */
+        }
+        if (view.len % 16 == 0) {
+            const unsigned char *p = view.buf;
+            result = inserted;
+            for (Py_ssize_t at = 0; at < view.len; at += 16) {
+                int r = int_level(s, load_le64(p + at), load_le64(p + at + 8), pe, qe, pd,
+                                  touched, &inserted);
+                if (r < 0) {
+                    result = r;
+                    break;
                 }
-                Py_XINCREF(qty.text);
-                l->qty = qty;
+            }
+            if (result >= 0) {
+                result = inserted;
             }
         }
-        else if (kind != Q_ZERO) {
-            if (reserve_levels(s, s->n + 1) < 0 || push_undo(s, key, U_INSERTED, NULL, NULL) < 0) {
-                result = R_ERROR;
-                goto done;
-            }
-            Py_INCREF(price);
-            Py_XINCREF(qty.text);
-            open_at(s, i, key, price, &qty);
-            inserted++;
+        PyBuffer_Release(&view);
+        return result;
+    }
+    PyObject *seq = PySequence_Fast(levels, "levels must be iterable");
+    if (seq == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+            return R_ERROR;
+        }
+        PyErr_Clear();
+        return R_MALFORMED;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t j = 0; j < count; j++) {
+        PyObject *level = items[j], *price, *qty;
+        if (PyTuple_CheckExact(level) && PyTuple_GET_SIZE(level) == 2) {
+            price = PyTuple_GET_ITEM(level, 0);
+            qty = PyTuple_GET_ITEM(level, 1);
+        }
+        else if (PyList_CheckExact(level) && PyList_GET_SIZE(level) == 2) {
+            price = PyList_GET_ITEM(level, 0);
+            qty = PyList_GET_ITEM(level, 1);
+        }
+        else {
+            goto done;
+        }
+        if (!PyLong_CheckExact(price) || !PyLong_CheckExact(qty)) {
+            goto done;
+        }
+        int over_p, over_q;
+        long long p = PyLong_AsLongLongAndOverflow(price, &over_p);
+        long long q = PyLong_AsLongLongAndOverflow(qty, &over_q);
+        if (over_p || over_q) {
+            goto done; /* SBE mantissas are int64 */
+        }
+        int r = int_level(s, p, q, pe, qe, pd, touched, &inserted);
+        if (r < 0) {
+            result = r;
+            goto done;
         }
     }
     result = inserted;
@@ -642,14 +892,23 @@ Side_len(SideObject *s)
     return s->n;
 }
 
-/* The price string of level i: as received, or formatted from its key. */
+/* The price string of level i: as received, or (a level from apply_ints) spelled from its key
+ * with its pd decimals, as decimal_string(p, pe) spells it, and then kept like quantities. The
+ * key's trailing exp - pd digits are zeros when pd < exp (the price had no more decimals). */
 static PyObject *
-price_object(const SideObject *s, Py_ssize_t i)
+price_object(SideObject *s, Py_ssize_t i)
 {
-    if (s->lv[i].price != NULL) {
-        return Py_NewRef(s->lv[i].price);
+    Slot *l = &s->lv[i];
+    if (l->price == NULL) {
+        int64_t m = s->sign * s->keys[i];
+        int exp = s->exp, pd = l->pd;
+        l->price = pd <= exp ? spell((uint64_t)(m / POW10[exp - pd]), pd, 0)
+                             : spell((uint64_t)m, exp, pd - exp);
+        if (l->price == NULL) {
+            return NULL;
+        }
     }
-    return format_decimal(s->sign * s->keys[i], s->exp);
+    return Py_NewRef(l->price);
 }
 
 /* The quantity string of a level, formatted once and then kept: readers of the top of the book
@@ -667,7 +926,7 @@ slot_qty(Slot *l)
 }
 
 static PyObject *
-level_tuple(const SideObject *s, Py_ssize_t i)
+level_tuple(SideObject *s, Py_ssize_t i)
 {
     PyObject *price = price_object(s, i);
     PyObject *qty = price ? slot_qty(&s->lv[i]) : NULL;
@@ -965,31 +1224,40 @@ Book_dealloc(BookObject *b)
     Py_TYPE(b)->tp_free((PyObject *)b);
 }
 
-static PyObject *
-Book_apply_diff(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
+/* An update id argument: int64, clipped (wire.py admits int64 ids only; never wrap). */
+static int
+parse_id(PyObject *arg, long long *id)
 {
-    if (nargs != 2 && nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "apply_diff(bids, asks, update_id=0)");
-        return NULL;
+    int overflow;
+    *id = PyLong_AsLongLongAndOverflow(arg, &overflow);
+    if (*id == -1 && PyErr_Occurred()) {
+        return -1;
     }
-    long long id = 0;
-    if (nargs == 3) {
-        int overflow;
-        id = PyLong_AsLongLongAndOverflow(args[2], &overflow);
-        if (id == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (overflow) { /* wire.py admits int64 ids only; never wrap */
-            id = overflow > 0 ? INT64_MAX : INT64_MIN;
-        }
+    if (overflow) {
+        *id = overflow > 0 ? INT64_MAX : INT64_MIN;
     }
+    return 0;
+}
+
+/* Both sides of a diff, all or nothing, as Book.apply_diff: string levels, or integer levels at
+ * exponents (pe, qe) when ints is set. Rescales and retries while a price asks for more decimals;
+ * a rejected diff leaves the book (exponent included) as it was. */
+static PyObject *
+book_apply(BookObject *b, PyObject *bid_levels, PyObject *ask_levels, long long id, int ints,
+           int pe, int qe)
+{
     SideObject *bids = b->bids, *asks = b->asks;
     int start = bids->exp;
     for (;;) {
         b->scratch.n = 0;
-        Py_ssize_t nb = side_apply(bids, args[0], &b->scratch);
+        Py_ssize_t nb = ints ? side_apply_ints(bids, bid_levels, pe, qe, &b->scratch)
+                             : side_apply(bids, bid_levels, &b->scratch);
         Py_ssize_t bid_keys = b->scratch.n;
-        Py_ssize_t na = nb >= 0 ? side_apply(asks, args[1], &b->scratch) : R_MALFORMED;
+        Py_ssize_t na = R_MALFORMED;
+        if (nb >= 0) {
+            na = ints ? side_apply_ints(asks, ask_levels, pe, qe, &b->scratch)
+                      : side_apply(asks, ask_levels, &b->scratch);
+        }
         if (na >= 0) {
             side_commit(bids);
             side_commit(asks);
@@ -1011,6 +1279,55 @@ Book_apply_diff(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
         book_rescale(b, start);
         return PyLong_FromLong(-1);
     }
+}
+
+static PyObject *
+Book_apply_diff(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "apply_diff(bids, asks, update_id=0)");
+        return NULL;
+    }
+    long long id = 0;
+    if (nargs == 3 && parse_id(args[2], &id) < 0) {
+        return NULL;
+    }
+    return book_apply(b, args[0], args[1], id, 0, 0, 0);
+}
+
+/* An exponent argument: an int within int8 (SBE's type), else the diff is Malformed. */
+static int
+parse_exponent(PyObject *arg, int *out)
+{
+    if (!PyLong_CheckExact(arg)) {
+        return 0;
+    }
+    int overflow;
+    long e = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (overflow || e < -128 || e > 127) {
+        return 0;
+    }
+    *out = (int)e;
+    return 1;
+}
+
+static PyObject *
+Book_apply_ints(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "apply_ints(bids, asks, price_exponent, qty_exponent, update_id=0)");
+        return NULL;
+    }
+    long long id = 0;
+    if (nargs == 5 && parse_id(args[4], &id) < 0) {
+        return NULL;
+    }
+    int pe, qe;
+    if (!parse_exponent(args[2], &pe) || !parse_exponent(args[3], &qe)) {
+        return PyLong_FromLong(-1);
+    }
+    return book_apply(b, args[0], args[1], id, 1, pe, qe);
 }
 
 static PyObject *
@@ -1147,6 +1464,7 @@ side_fill(SideObject *s, LoadEntry *e, Py_ssize_t n, int exp)
         }
         s->keys[k] = e[i].key;
         s->lv[k].price = Py_NewRef(e[i].price);
+        s->lv[k].pd = 0;
         s->lv[k].qty = qty;
         k++;
     }
@@ -1242,6 +1560,8 @@ Book_get_exponent(BookObject *b, void *Py_UNUSED(closure))
 static PyMethodDef Book_methods[] = {
     {"apply_diff", (PyCFunction)(void (*)(void))Book_apply_diff, METH_FASTCALL,
      "Apply both sides of a diff: the number of levels inserted, or -1 (book unchanged)."},
+    {"apply_ints", (PyCFunction)(void (*)(void))Book_apply_ints, METH_FASTCALL,
+     "apply_diff of integer levels (mantissas at two exponents), without strings."},
     {"touched_since", (PyCFunction)Book_touched_since, METH_O,
      "The prices of the journaled diffs with an id above update_id, or None."},
     {"load", (PyCFunction)(void (*)(void))Book_load, METH_FASTCALL,

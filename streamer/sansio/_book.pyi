@@ -25,5 +25,13 @@ class Book:
     def apply_diff(
         self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]], update_id: int = 0
     ) -> int: ...
+    def apply_ints(
+        self,
+        bids: Iterable[Sequence[int]] | bytes | bytearray | memoryview,
+        asks: Iterable[Sequence[int]] | bytes | bytearray | memoryview,
+        price_exp: int,
+        qty_exp: int,
+        update_id: int = 0,
+    ) -> int: ...
     def touched_since(self, update_id: int) -> tuple[list[Decimal], list[Decimal]] | None: ...
     def is_crossed(self) -> bool: ...

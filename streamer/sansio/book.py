@@ -27,15 +27,20 @@ An applied diff is journaled (its update id and levels) for the drift audit's ``
 The C twin differs only inside: it holds quantities as int64 mantissas with their decimals and
 formats them back when read (exactly the string received, see _book.c), and journals int64 keys.
 
-A door for SBE (design §4.7): a level's strings are only needed by its readers. A later entry
-point can apply ``(mantissa, exponent)`` levels by converting price mantissas to the book's
-exponent with integer arithmetic (rescaling as for a string with more decimals) and storing the
-quantity as (mantissa, decimals): the C book's slots already hold exactly that, and a slot without
-a price string is formatted from its key. Here, the Python book would store the formatted strings.
+Integer levels (SBE, design §4.7): ``apply_ints(bids, asks, price_exp, qty_exp, update_id)``
+applies levels given as mantissas, ``(price, qty)`` int pairs or packed as in an SBE group
+(little-endian int64 price then qty, 16 bytes per level), at two exponents. Its meaning is
+defined here: exactly ``apply_diff`` of the strings :func:`decimal_string` spells them as, i.e.
+the equivalent JSON (same rescales, same Malformed verdicts, same journal, and readers see those
+spellings). Its domain is SBE's: int64 mantissas, int8 exponents; anything else is Malformed.
+This book does just that, spelling the strings; the C twin converts price mantissas to the book's
+exponent with integer arithmetic and stores quantities as (mantissa, decimals), with no strings
+at all until a level is read (the differential fuzz holds the two, and apply_diff, to it).
 """
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,7 +57,9 @@ __all__ = [
     "BookSide",
     "SideModel",
     "available",
+    "decimal_string",
     "implementation",
+    "ints_well_formed",
     "is_zero",
     "levels_well_formed",
     "new_book",
@@ -75,6 +82,8 @@ _RESCALE: Final = -2  # the price needs more decimals than the book's exponent: 
 _POW10: Final = [10**i for i in range(MAX_EXPONENT + 1)]
 
 Levels = Iterable[Sequence[str]]
+#: Integer levels: (price mantissa, quantity mantissa) pairs, or packed as in an SBE group.
+IntLevels = Iterable[Sequence[int]] | bytes | bytearray | memoryview
 
 
 class SideModel(Protocol):
@@ -101,8 +110,88 @@ class BookModel(Protocol):
     def load(self, bids: Levels, asks: Levels) -> bool: ...
     def clear(self) -> None: ...
     def apply_diff(self, bids: Levels, asks: Levels, update_id: int = 0) -> int: ...
+    def apply_ints(
+        self, bids: IntLevels, asks: IntLevels, price_exp: int, qty_exp: int, update_id: int = 0
+    ) -> int: ...
     def touched_since(self, update_id: int) -> tuple[list[Decimal], list[Decimal]] | None: ...
     def is_crossed(self) -> bool: ...
+
+
+def _make_formatter(exponent: int) -> Callable[[int], str]:
+    """The exact plain spelling of ``m x 10^exponent`` for a non-negative mantissa ``m``."""
+    if exponent >= 0:
+        zeros = "0" * exponent
+
+        def scaled(m: int) -> str:
+            return f"{m}{zeros}" if m else "0"
+
+        return scaled
+    places = -exponent
+    pad = "0" * (places + 1)
+
+    def fraction(m: int) -> str:
+        # String slicing beats divmod + format (measured; the same trick as the exchange's
+        # fmt_units): this runs twice per level on the hot path.
+        digits = str(m)
+        if len(digits) <= places:
+            digits = (pad + digits)[-places - 1 :]
+        return f"{digits[:-places]}.{digits[-places:]}"
+
+    return fraction
+
+
+#: One formatter per int8 exponent (SBE's exponent type).
+_FORMATTERS: Final = {e: _make_formatter(e) for e in range(-128, 128)}
+
+
+def decimal_string(mantissa: int, exponent: int) -> str:
+    """``mantissa x 10^exponent`` as a plain decimal string with exactly ``-exponent`` decimals.
+
+    ``decimal_string(3513000, -8) == "0.03513000"``; a negative mantissa gets a leading ``-``.
+    This is how an SBE level is spelled as a string: the spelling of Binance's JSON for spot.
+    """
+    if mantissa < 0:
+        return "-" + _FORMATTERS[exponent](-mantissa)
+    return _FORMATTERS[exponent](mantissa)
+
+
+def _int_pairs(levels: object, price_exp: object, qty_exp: object) -> list[tuple[int, int]] | None:
+    """The (price, qty) mantissas of integer levels, or None when any is outside apply_ints'
+    domain (int8 exponents, int64 mantissas) or not a level: price <= 0, qty < 0, wrong shape."""
+    if not (type(price_exp) is int and type(qty_exp) is int):
+        return None
+    if not (-128 <= price_exp <= 127 and -128 <= qty_exp <= 127):
+        return None
+    kind = type(levels)
+    if kind is bytes or kind is bytearray or kind is memoryview:
+        view = memoryview(levels)  # type: ignore[arg-type]
+        if not view.c_contiguous or view.nbytes % 16:
+            return None
+        flat = struct.unpack(f"<{view.nbytes // 8}q", view.tobytes())
+        it = iter(flat)
+        pairs = list(zip(it, it, strict=True))
+        ok = all(p > 0 and q >= 0 for p, q in pairs)
+        return pairs if ok else None
+    pairs = []
+    try:
+        for level in levels:  # type: ignore[attr-defined]
+            if (type(level) is not tuple and type(level) is not list) or len(level) != 2:
+                return None
+            p, q = level
+            if type(p) is not int or type(q) is not int:
+                return None
+            if not (0 < p <= INT64_MAX and 0 <= q <= INT64_MAX):
+                return None
+            pairs.append((p, q))
+    except TypeError:
+        return None
+    return pairs
+
+
+def ints_well_formed(levels: object, price_exp: object, qty_exp: object) -> bool:
+    """True when ``levels`` are integer levels apply_ints can take (see :func:`levels_well_formed`
+    for strings): the check for integer diffs buffered before a snapshot."""
+    return _int_pairs(levels, price_exp, qty_exp) is not None
 
 
 def is_zero(qty: str) -> bool:
@@ -435,6 +524,25 @@ class Book:
                 continue  # the whole diff again, at the new exponent
             self._rescale(start)
             return -1
+
+    def apply_ints(
+        self, bids: IntLevels, asks: IntLevels, price_exp: int, qty_exp: int, update_id: int = 0
+    ) -> int:
+        """:meth:`apply_diff` of integer levels: value = mantissa x 10^exponent (module doc).
+
+        Here literally so: the levels are spelled with :func:`decimal_string` and applied as
+        strings, which defines the C twin's integer path.
+        """
+        bid_pairs = _int_pairs(bids, price_exp, qty_exp)
+        ask_pairs = _int_pairs(asks, price_exp, qty_exp)
+        if bid_pairs is None or ask_pairs is None:
+            return -1  # nothing applied, as apply_diff's rollback of the same strings leaves it
+        fp, fq = _FORMATTERS[price_exp], _FORMATTERS[qty_exp]
+        return self.apply_diff(
+            [[fp(p), fq(q)] for p, q in bid_pairs],
+            [[fp(p), fq(q)] for p, q in ask_pairs],
+            update_id,
+        )
 
     def touched_since(self, update_id: int) -> tuple[list[Decimal], list[Decimal]] | None:
         """The prices (bids, asks) of the journaled diffs with an id above ``update_id``.

@@ -27,6 +27,11 @@ A reset touches only this symbol: every symbol has its own machine.
 
 Feed ``receive_diff`` / ``receive_snapshot``; drain ``events()`` for snapshot requests, resets,
 drift reports. Nothing here raises on exchange misbehaviour.
+
+The rules only read a diff's ids; its levels go to the book as they are. A diff comes in any of
+its forms (:data:`~streamer.sansio.sbe.AnyDepthDiff`): string levels (JSON) go to the book's
+``apply_diff``, integer levels (SBE: int pairs, or packed as on the wire) to ``apply_ints``, which
+means the same as apply_diff of their decimal strings. So no rule depends on the form.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum, StrEnum
 
 from streamer.sansio.audit import LevelMismatch, audit_book
-from streamer.sansio.book import BookModel, levels_well_formed, new_book
+from streamer.sansio.book import BookModel, ints_well_formed, levels_well_formed, new_book
+from streamer.sansio.sbe import AnyDepthDiff
 from streamer.sansio.wire import DepthDiff, DepthSnapshot, Venue
 
 __all__ = [
@@ -207,7 +213,7 @@ class BookSync:
         self.last_update_id = 0  # meaningful only when SYNCED
         self.counters = Counters()
         self._events: list[SyncEvent] = []
-        self._buffer: list[DepthDiff] = []
+        self._buffer: list[AnyDepthDiff] = []
         self._next_token = 1
         self._sync_token: int | None = None
         self._audit_token: int | None = None
@@ -233,8 +239,8 @@ class BookSync:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def receive_diff(self, diff: DepthDiff) -> Outcome:
-        """Feed one decoded ``depthUpdate`` of this symbol.
+    def receive_diff(self, diff: AnyDepthDiff) -> Outcome:
+        """Feed one decoded ``depthUpdate`` of this symbol, in any of its forms.
 
         A diff with a bad level changes nothing and returns ``MALFORMED``; since its updates are
         then missing, the next diff reveals a gap and the symbol resyncs.
@@ -335,7 +341,11 @@ class BookSync:
         self._first_after_snapshot = False
 
     def _reset(
-        self, trigger: Trigger, reason: ResetReason, detail: str, restart: DepthDiff | None = None
+        self,
+        trigger: Trigger,
+        reason: ResetReason,
+        detail: str,
+        restart: AnyDepthDiff | None = None,
     ) -> None:
         self._clear()
         self.counters.resets += 1
@@ -345,7 +355,7 @@ class BookSync:
             self._buffer = [restart]
             self._request_sync()
 
-    def _continues(self, prev_last: int, diff: DepthDiff) -> bool | None:
+    def _continues(self, prev_last: int, diff: AnyDepthDiff) -> bool | None:
         """True: next in sequence. None: stale or duplicate. False: something is missing."""
         if self._futures:
             if diff.prev_last_id == prev_last:
@@ -355,13 +365,18 @@ class BookSync:
             return None
         return diff.first_id <= prev_last + 1
 
-    def _well_formed(self, diff: DepthDiff) -> bool:
-        if levels_well_formed(diff.bids) and levels_well_formed(diff.asks):
-            return True
+    def _well_formed(self, diff: AnyDepthDiff) -> bool:
+        if isinstance(diff, DepthDiff):
+            if levels_well_formed(diff.bids) and levels_well_formed(diff.asks):
+                return True
+        else:  # integer levels: as apply_ints would take them
+            pexp, qexp = diff.price_exponent, diff.qty_exponent
+            if ints_well_formed(diff.bids, pexp, qexp) and ints_well_formed(diff.asks, pexp, qexp):
+                return True
         self.counters.malformed += 1
         return False
 
-    def _buffer_diff(self, diff: DepthDiff) -> Outcome:
+    def _buffer_diff(self, diff: AnyDepthDiff) -> Outcome:
         if self._buffer:
             follows = self._continues(self._buffer[-1].last_id, diff)
             if follows is None:
@@ -411,7 +426,7 @@ class BookSync:
                     self._buffer_diff(later)
                 return
 
-    def _apply_synced(self, diff: DepthDiff) -> Outcome:
+    def _apply_synced(self, diff: AnyDepthDiff) -> Outcome:
         # The hot path: one call per message on a synced book. The continuity rules of
         # _continues() are inlined here; keep the two in step.
         local = self.last_update_id
@@ -438,7 +453,13 @@ class BookSync:
                 self._reset(Trigger.GAP, ResetReason.GAP, _gap(local, diff), restart=diff)
                 return Outcome.RESET
         book = self.book
-        inserted = book.apply_diff(diff.bids, diff.asks, diff.last_id)
+        # isinstance, not type() is: it narrows both branches, and is as fast on an exact type
+        if isinstance(diff, DepthDiff):
+            inserted = book.apply_diff(diff.bids, diff.asks, diff.last_id)
+        else:  # integer levels (SBE), no strings: the same meaning (module docstring)
+            inserted = book.apply_ints(
+                diff.bids, diff.asks, diff.price_exponent, diff.qty_exponent, diff.last_id
+            )
         if inserted < 0:
             self.counters.malformed += 1
             return Outcome.MALFORMED
@@ -489,7 +510,7 @@ class BookSync:
         self._reset(Trigger.DRIFT, ResetReason.DRIFT, f"{len(mismatches)} levels differ at {at}")
 
 
-def _gap(local: int, diff: DepthDiff) -> str:
+def _gap(local: int, diff: AnyDepthDiff) -> str:
     if diff.prev_last_id is not None:
         return f"expected pu={local}, got U={diff.first_id} pu={diff.prev_last_id}"
     return f"expected U<={local + 1}, got U={diff.first_id}"

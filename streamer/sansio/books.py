@@ -2,16 +2,22 @@
 
 A malformed frame becomes a counted :class:`~streamer.sansio.wire.Malformed` event; frames of
 other kinds (bookTicker, trades, ...) are counted and skipped. Each symbol resyncs on its own.
+
+SBE frames (protocol §7.6) take the fast path: :func:`~streamer.sansio.sbe.decode_sbe_message`
+then :meth:`DepthBooks.receive_message` (or both in :meth:`DepthBooks.receive_sbe`), the diff's
+levels going to the integer book packed as on the wire, without a string. A change of a symbol's
+SBE exponents mid-stream needs nothing special: a level means mantissa x 10^exponent whatever the
+exponent, and the book rescales exactly to hold it (or, past int64 or 18 decimals, the diff is a
+counted Malformed and the next one resyncs the symbol on the gap), as for JSON with more decimals.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from streamer.sansio.book_sync import BookSync, Outcome, SyncEvent, SyncState
-from streamer.sansio.sbe import decode_sbe
+from streamer.sansio.book_sync import BookSync, Outcome, SyncEvent
+from streamer.sansio.sbe import DepthDiffInts, SbeDepthDiff, decode_sbe_message
 from streamer.sansio.wire import (
     DEFAULT_MAX_FRAME,
     DepthDiff,
@@ -61,8 +67,7 @@ class DepthBooks:
         self._malformed: list[Malformed] = []
         #: The message decoded from the latest frame: lets the I/O layer act on control replies
         #: and ``serverShutdown`` (and read the diff it just fed) without decoding twice.
-        self.last: DepthDiff | OtherEvent | Malformed | None = None
-        self._sbe_exponents: dict[str, bytes] = {}  # symbol -> its SBE diffs' two exponent bytes
+        self.last: DepthDiff | SbeDepthDiff | DepthDiffInts | OtherEvent | Malformed | None = None
 
     def add(self, symbol: str) -> BookSync:
         symbol = symbol.upper()
@@ -83,13 +88,17 @@ class DepthBooks:
         return self.receive_message(msg, data, stream)
 
     def receive_message(
-        self, msg: DepthDiff | OtherEvent | Malformed, data: bytes | str, stream: str = ""
+        self,
+        msg: DepthDiff | SbeDepthDiff | DepthDiffInts | OtherEvent | Malformed,
+        data: bytes | str,
+        stream: str = "",
     ) -> Outcome | None:
-        """Feed a frame already decoded by :func:`decode_frame` (``data`` is its raw text)."""
+        """Feed a frame already decoded (``data`` is the raw frame): by :func:`decode_frame`
+        (JSON) or :func:`~streamer.sansio.sbe.decode_sbe_message` (SBE)."""
         counters = self.counters
         counters.frames += 1
         self.last = msg
-        if type(msg) is DepthDiff:
+        if type(msg) is DepthDiff or type(msg) is SbeDepthDiff or type(msg) is DepthDiffInts:
             sync = self.books.get(msg.symbol)
             if sync is None:
                 if not self._auto:
@@ -99,8 +108,12 @@ class DepthBooks:
             outcome = sync.receive_diff(msg)
             if outcome is Outcome.MALFORMED:
                 counters.malformed += 1
-                reason = f"{msg.symbol} depthUpdate with a bad price level"
-                self._malformed.append(Malformed(stream, reason, excerpt(data)))
+                if type(msg) is DepthDiff:
+                    reason, text = f"{msg.symbol} depthUpdate with a bad price level", excerpt(data)
+                else:
+                    reason = f"{msg.symbol} DepthDiffStreamEvent with a bad price level"
+                    text = data[:60].hex() if isinstance(data, bytes) else excerpt(data)
+                self._malformed.append(Malformed(stream, reason, text))
             return outcome
         if type(msg) is Malformed:
             counters.malformed += 1
@@ -112,42 +125,11 @@ class DepthBooks:
     def receive_sbe(self, data: bytes, stream: str = "") -> Outcome | None:
         """Feed one binary SBE frame (protocol §7.6); like :meth:`receive_frame` for JSON.
 
-        Diffs go to the same sync machines as JSON diffs. When a symbol's price or quantity
-        exponent changes, the book held at the old exponents is reset and resyncs from this
-        diff (a clean per-symbol resync, ``Reset`` with reason ``requested``): an integer book
-        must never mix two scales, and nothing half-applies.
+        Diffs go to the same sync machines as JSON diffs, their integer levels straight into the
+        book (module docstring; exponent changes included).
         """
-        counters = self.counters
-        counters.frames += 1
-        msg = decode_sbe(data, stream, max_size=self.max_frame)
-        if type(msg) is DepthDiff:
-            sync = self.books.get(msg.symbol)
-            if sync is None:
-                if not self._auto:
-                    counters.unsubscribed += 1
-                    return None
-                sync = self.add(msg.symbol)
-            # A well-formed DepthDiffStreamEvent has its two int8 exponents at fixed offsets
-            # (header 8 + root offsets 24, 25; newer schemas only append fields).
-            exponents = data[32:34]
-            known = self._sbe_exponents.get(msg.symbol)
-            if known != exponents:
-                self._sbe_exponents[msg.symbol] = exponents
-                if known is not None and sync.state is not SyncState.WAITING:
-                    old, new = struct.unpack("<bb", known), struct.unpack("<bb", exponents)
-                    sync.reset(f"SBE exponents (price, qty) changed from {old} to {new}")
-            outcome = sync.receive_diff(msg)
-            if outcome is Outcome.MALFORMED:
-                counters.malformed += 1
-                reason = f"{msg.symbol} DepthDiffStreamEvent with a bad price level"
-                self._malformed.append(Malformed(stream, reason, data[:60].hex()))
-            return outcome
-        if type(msg) is Malformed:
-            counters.malformed += 1
-            self._malformed.append(msg)
-        else:
-            counters.other += 1
-        return None
+        msg = decode_sbe_message(data, stream, max_size=self.max_frame)
+        return self.receive_message(msg, data, stream)
 
     def receive_snapshot(
         self, symbol: str, body: bytes | str, token: int | None, *, limit: int | None = None

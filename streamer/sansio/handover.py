@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from streamer.sansio.wire import DepthDiff
+from streamer.sansio.sbe import AnyDepthDiff
 
 __all__ = ["Handover"]
 
@@ -48,7 +48,7 @@ class Handover(Generic[T]):
 
     def __init__(self, symbols: Iterable[str], *, futures: bool) -> None:
         self._futures = futures
-        self._held: dict[str, list[tuple[DepthDiff, T]]] = {s: [] for s in symbols}
+        self._held: dict[str, list[tuple[AnyDepthDiff, T]]] = {s: [] for s in symbols}
         self.ignored = 0  # old-connection diffs of symbols already handed over
 
     @property
@@ -64,14 +64,14 @@ class Handover(Generic[T]):
     def is_pending(self, symbol: str) -> bool:
         return symbol in self._held
 
-    def old(self, diff: DepthDiff) -> bool:
+    def old(self, diff: AnyDepthDiff) -> bool:
         """A diff from the old connection: feed it (True) or ignore it (handed over)?"""
         if diff.symbol in self._held:
             return True
         self.ignored += 1
         return False
 
-    def new(self, diff: DepthDiff, item: T, seen: int | None) -> list[T]:
+    def new(self, diff: AnyDepthDiff, item: T, seen: int | None) -> list[T]:
         """A diff from the new connection; returns the items to feed now, in order."""
         held = self._held.get(diff.symbol)
         if held is None:
@@ -96,7 +96,7 @@ class Handover(Generic[T]):
         self._held.clear()
         return out
 
-    def _bridges(self, first: DepthDiff, seen: int | None) -> bool:
+    def _bridges(self, first: AnyDepthDiff, seen: int | None) -> bool:
         if seen is None:
             return True
         if self._futures:

@@ -27,17 +27,23 @@ sync machines: levels as exact plain decimal strings with exactly ``-exponent`` 
 (mantissa 3513000 at exponent -8 is ``"0.03513000"``, the spelling of Binance's JSON and REST
 snapshots for spot), ``first_id=U``, ``last_id=u``, ``prev_last_id=None`` and ``event_time`` in
 **microseconds** (SBE's only unit; JSON diffs carry ms unless ``timeUnit=MICROSECOND``).
-:func:`decode_depth_diff_ints` gives the raw mantissas and exponents instead, for an integer
-book that needs no strings at all.
+:func:`decode_depth_diff_ints` gives the raw mantissas and exponents instead, as int pairs.
+
+The fast path (design §4.7) is :func:`decode_sbe_message`: a diff becomes an
+:class:`SbeDepthDiff` whose levels are the frame's own bytes (packed little-endian int64 price and
+qty, 16 bytes a level), which the book's ``apply_ints`` reads directly, so no Python int or string
+is made per level; other frames become an ``OtherEvent`` (or ``Malformed``), ready for
+``DepthBooks.receive_message``. Its levels are validated where they are applied (a negative
+quantity or a price of zero makes the diff ``Malformed`` there), not while decoding.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from typing import Final, NamedTuple
 
-from streamer.sansio.wire import DEFAULT_MAX_FRAME, DepthDiff, Malformed
+from streamer.sansio.book import _FORMATTERS, decimal_string
+from streamer.sansio.wire import DEFAULT_MAX_FRAME, DepthDiff, Malformed, OtherEvent
 
 __all__ = [
     "BEST_BID_ASK",
@@ -46,8 +52,10 @@ __all__ = [
     "SCHEMA_ID",
     "SCHEMA_VERSION",
     "TRADES",
+    "AnyDepthDiff",
     "DepthDiffInts",
     "SbeBestBidAsk",
+    "SbeDepthDiff",
     "SbeDepthSnapshot",
     "SbeEvent",
     "SbeTrade",
@@ -55,6 +63,7 @@ __all__ = [
     "decimal_string",
     "decode_depth_diff_ints",
     "decode_sbe",
+    "decode_sbe_message",
 ]
 
 SCHEMA_ID: Final = 1
@@ -98,6 +107,58 @@ class DepthDiffInts(NamedTuple):
     bids: Pairs  # (price mantissa, qty mantissa); qty 0 deletes the level
     asks: Pairs
     event_time: int  # µs
+
+    @property
+    def prev_last_id(self) -> None:
+        """SBE market data is spot's: no ``pu`` (the sync rules read it of every diff)."""
+        return None
+
+    def depth_diff(self) -> DepthDiff:
+        """The same diff with string levels, as :func:`decode_sbe` gives it."""
+        pexp, qexp = self.price_exponent, self.qty_exponent
+        bids = _string_levels(tuple(v for pair in self.bids for v in pair), pexp, qexp)
+        asks = _string_levels(tuple(v for pair in self.asks for v in pair), pexp, qexp)
+        return DepthDiff(
+            self.symbol, self.first_id, self.last_id, None, bids, asks, self.event_time
+        )
+
+
+class SbeDepthDiff(NamedTuple):
+    """A ``DepthDiffStreamEvent`` for the integer book (:func:`decode_sbe_message`).
+
+    ``bids`` and ``asks`` are the frame's level entries as they are on the wire: little-endian
+    int64 price mantissa then int64 quantity mantissa, 16 bytes per level (value = mantissa x
+    10^exponent), which ``apply_ints`` takes as they are. Not validated yet: the book is where a
+    negative quantity or a price of zero makes the diff Malformed.
+    """
+
+    symbol: str
+    first_id: int  # U (firstBookUpdateId)
+    last_id: int  # u (lastBookUpdateId)
+    price_exponent: int
+    qty_exponent: int
+    bids: bytes
+    asks: bytes
+    event_time: int  # µs
+
+    @property
+    def prev_last_id(self) -> None:
+        """SBE market data is spot's: no ``pu`` (the sync rules read it of every diff)."""
+        return None
+
+    def depth_diff(self) -> DepthDiff:
+        """The same diff with string levels, as :func:`decode_sbe` gives it (for readers that
+        want the changes themselves, e.g. a book's consumers); call it on an applied diff."""
+        pexp, qexp = self.price_exponent, self.qty_exponent
+        bids = _string_levels(_unpack_levels(self.bids), pexp, qexp)
+        asks = _string_levels(_unpack_levels(self.asks), pexp, qexp)
+        return DepthDiff(
+            self.symbol, self.first_id, self.last_id, None, bids, asks, self.event_time
+        )
+
+
+#: A depth diff in any of its forms: string levels (JSON, :func:`decode_sbe`), int pairs, packed.
+AnyDepthDiff = DepthDiff | DepthDiffInts | SbeDepthDiff
 
 
 class SbeDepthSnapshot(NamedTuple):
@@ -146,43 +207,8 @@ class _Bad(Exception):
 
 
 # -- decimals -----------------------------------------------------------------------------------
-
-
-def _make_formatter(exponent: int) -> Callable[[int], str]:
-    """The exact plain spelling of ``m x 10^exponent`` for a non-negative mantissa ``m``."""
-    if exponent >= 0:
-        zeros = "0" * exponent
-
-        def scaled(m: int) -> str:
-            return f"{m}{zeros}" if m else "0"
-
-        return scaled
-    places = -exponent
-    pad = "0" * (places + 1)
-
-    def fraction(m: int) -> str:
-        # String slicing beats divmod + format (measured; the same trick as the exchange's
-        # fmt_units): this runs twice per level on the hot path.
-        digits = str(m)
-        if len(digits) <= places:
-            digits = (pad + digits)[-places - 1 :]
-        return f"{digits[:-places]}.{digits[-places:]}"
-
-    return fraction
-
-
-_FORMATTERS: Final = {e: _make_formatter(e) for e in range(-128, 128)}
-
-
-def decimal_string(mantissa: int, exponent: int) -> str:
-    """``mantissa x 10^exponent`` as a plain decimal string with exactly ``-exponent`` decimals.
-
-    ``decimal_string(3513000, -8) == "0.03513000"``; a negative mantissa gets a leading ``-``.
-    """
-    if mantissa < 0:
-        return "-" + _FORMATTERS[exponent](-mantissa)
-    return _FORMATTERS[exponent](mantissa)
-
+# decimal_string() and its per-exponent formatters live in book.py, which defines what a level's
+# string is (apply_ints means apply_diff of exactly these strings); re-exported here.
 
 # -- frame parts --------------------------------------------------------------------------------
 
@@ -307,6 +333,11 @@ def _diff_parts(
     asks, pos = _group16(data, pos, size)
     _check_levels(bids + asks)
     return when, first, last, pexp, qexp, bids, asks, _symbol(data, pos, size)
+
+
+def _unpack_levels(packed: bytes) -> tuple[int, ...]:
+    """The flat (price, qty, ...) mantissas of packed levels."""
+    return _flat_levels(len(packed) // _LEVEL_SIZE).unpack(packed)
 
 
 def _pairs(flat: tuple[int, ...]) -> Pairs:
@@ -478,3 +509,66 @@ def decode_depth_diff_ints(
         return Malformed(stream, f"SBE: {bad}", _excerpt(raw))
     except (struct.error, ValueError) as exc:
         return Malformed(stream, f"SBE: {exc}", _excerpt(raw))
+
+
+# -- the fast path: diffs for the integer book ---------------------------------------------------
+
+#: Header, the root block of schema version 0, and the bids' group header, in one read.
+_DIFF_HEAD_GROUP: Final = struct.Struct("<HHHHqqqbbHH")  # 8 + 26 + 4 = 38
+_BIDS_AT: Final = 8 + _DIFF_ROOT_SIZE + 4
+#: Symbols already decoded, by their bytes (one dict lookup instead of a decode per frame).
+_SYMBOLS: Final[dict[bytes, str]] = {}
+_new_tuple: Final = tuple.__new__
+
+
+def _pack(flat: tuple[int, ...]) -> bytes:
+    return struct.pack(f"<{len(flat)}q", *flat)
+
+
+def _sbe_diff(raw: bytes, size: int) -> SbeDepthDiff:
+    """A DepthDiffStreamEvent frame (the caller checked its template) as an SbeDepthDiff."""
+    if size > _BIDS_AT:
+        block, _t, _s, _v, when, first, last, pexp, qexp, entry, nb = _DIFF_HEAD_GROUP.unpack_from(
+            raw
+        )
+        at = _BIDS_AT + _LEVEL_SIZE * nb  # the asks' group header
+        if block == _DIFF_ROOT_SIZE and entry == _LEVEL_SIZE and at + 4 <= size:
+            entry, na = _GROUP16.unpack_from(raw, at)
+            end = at + 4 + _LEVEL_SIZE * na  # the symbol's length byte
+            if entry == _LEVEL_SIZE and end < size and 0 <= first <= last:
+                stop = end + 1 + raw[end]
+                name = raw[end + 1 : stop]
+                symbol = _SYMBOLS.get(name)
+                if symbol is None or stop > size:
+                    symbol = _symbol(raw, end, size)  # checks it, names what is wrong
+                    if len(_SYMBOLS) < 4096:
+                        _SYMBOLS[name] = symbol
+                bids, asks = raw[_BIDS_AT:at], raw[at + 4 : end]
+                return _new_tuple(SbeDepthDiff, (symbol, first, last, pexp, qexp, bids, asks, when))
+    # Anything else (a newer schema's wider blocks, or a bad frame): the general decoder, which
+    # also checks the levels and says what is wrong.
+    when, first, last, pexp, qexp, bid_flat, ask_flat, symbol = _diff_parts(raw, size)
+    return SbeDepthDiff(symbol, first, last, pexp, qexp, _pack(bid_flat), _pack(ask_flat), when)
+
+
+def decode_sbe_message(
+    data: bytes | bytearray | memoryview, stream: str = "", *, max_size: int = DEFAULT_MAX_FRAME
+) -> SbeDepthDiff | OtherEvent | Malformed:
+    """Decode one binary frame into what ``DepthBooks.receive_message`` routes: a diff as an
+    :class:`SbeDepthDiff`, the other templates as an ``OtherEvent`` named after their type,
+    anything else a ``Malformed``. The connector's one call per binary frame."""
+    raw = data if type(data) is bytes else bytes(data)
+    size = len(raw)
+    if size > max_size:
+        return Malformed(stream, f"frame of length {size} exceeds {max_size}", _excerpt(raw))
+    if _is_diff(raw):
+        try:
+            return _sbe_diff(raw, size)
+        except _Bad as bad:
+            return Malformed(stream, f"SBE: {bad}", _excerpt(raw))
+        except (struct.error, ValueError) as exc:  # defensive, as in decode_sbe
+            return Malformed(stream, f"SBE: {exc}", _excerpt(raw))
+    event = decode_sbe(raw, stream, max_size=max_size)
+    if type(event) is Malformed:
+        return event
+    return OtherEvent(stream, type(event).__name__)

@@ -45,7 +45,10 @@ async def test_sbe_books_sync_and_equal_the_true_books(
         log = EventLog(s.events())
         await synced(s, *SYMBOLS)
         async with asyncio.timeout(T):  # SBE diffs applied, not only a snapshot loaded
-            async for _ in s.book("BTCUSDT"):
+            async for update in s.book("BTCUSDT"):
+                # the changes of an SBE diff reach consumers as exact strings, like JSON's
+                changes = [*update.bids, *update.asks]
+                assert all(type(p) is str and type(q) is str for p, q in changes)
                 if s.books.books["BTCUSDT"].counters.applied > 5:
                     break
         await equal_to_truth(s, ex, *SYMBOLS)

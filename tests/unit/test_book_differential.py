@@ -5,10 +5,16 @@ Random snapshots and diffs over a small price grid (so levels collide), spelled 
 spaces, other scripts' digits (the Arabic-Indic "١" of issue 8), huge mantissas, too many
 decimals, non-strings, wrong shapes. After every operation both books must answer the same and
 hold the same levels, spelled the same, at the same exponent.
+
+Integer levels (``apply_ints``, SBE's form) join the same operations: mantissas on the same grid
+at many exponents, as int pairs or packed as in an SBE group, mixed with values outside SBE's
+domain (past int64, exponents past int8, bools, floats, wrong shapes). And apply_ints on either
+book must equal apply_diff, on either book, of the strings ``decimal_string`` spells them as.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import pytest
@@ -17,7 +23,7 @@ from hypothesis import strategies as st
 
 from streamer import _impl
 from streamer.sansio import book as book_module
-from streamer.sansio.book import Book, BookModel
+from streamer.sansio.book import INT64_MAX, Book, BookModel, decimal_string
 
 pytestmark = pytest.mark.skipif(
     "c" not in book_module.available() or _impl.NO_EXTENSIONS,
@@ -93,7 +99,66 @@ level = st.one_of(
 side = st.lists(level, max_size=8)
 clean_side = st.lists(st.builds(lambda p, q: [p, q], number(0), number(3)), max_size=12)
 
+#: Exponents SBE may send: Binance's usual ones, none, positive, and far past 18 decimals.
+exponent = st.sampled_from(
+    [-8, -8, -8, -2, -3, -5, 0, -1, -9, -10, -12, -18, -19, -30, 3, -128, 127]
+)
+
+
+@st.composite
+def mantissa(draw: st.DrawFn, exp: int, zero_weight: int = 0) -> int:
+    """A mantissa at ``exp`` whose value lands on the string grid (1..40 and a few decimals),
+    or an extreme of int64."""
+    roll = draw(st.integers(0, 19))
+    if roll < zero_weight:
+        return 0
+    if roll == 19:
+        return draw(st.sampled_from([1, INT64_MAX, INT64_MAX - 1, 10**18, 92233720368_54775807]))
+    whole = draw(st.integers(1, 40))
+    frac = draw(st.sampled_from([0, 0, 0, 1, 2, 3]))  # 0: fewer decimals than its spelling
+    m = whole * 10**-exp + frac if exp <= 0 else whole
+    return m if m <= INT64_MAX else draw(st.integers(1, INT64_MAX))
+
+
+@st.composite
+def int_side(draw: st.DrawFn, pexp: int, qexp: int, hostile: bool) -> object:
+    """Integer levels of one side: pairs (tuples or lists) or packed bytes, maybe hostile."""
+    pairs = draw(st.lists(st.tuples(mantissa(pexp), mantissa(qexp, zero_weight=5)), max_size=8))
+    form = draw(st.integers(0, 9))
+    if hostile and draw(st.booleans()):
+        bad = draw(
+            st.sampled_from(
+                [0, -1, -(2**63), 2**63, 10**30, True, 1.5, "5", None, (1,), (1, 2, 3), 7]
+            )
+        )
+        at = draw(st.integers(0, len(pairs)))
+        if type(bad) is int:
+            level: object = (bad, 1) if draw(st.booleans()) else (10**8, bad)
+        else:
+            level = bad if not isinstance(bad, int | float | str) else (bad, 1)
+        return [*pairs[:at], level, *pairs[at:]]
+    if form < 3:
+        packed = struct.pack(f"<{2 * len(pairs)}q", *[v for pair in pairs for v in pair])
+        if hostile and form == 0:
+            return packed[: draw(st.integers(0, len(packed)))]  # maybe cut mid-level
+        return (bytes, bytearray, memoryview)[form](packed)
+    if form == 3:
+        return [list(pair) for pair in pairs]
+    return pairs
+
+
+@st.composite
+def int_diff(draw: st.DrawFn, hostile: bool = True) -> tuple[str, Any, Any]:
+    pexp, qexp = draw(exponent), draw(exponent)
+    bids = draw(int_side(pexp, qexp, hostile))
+    asks = draw(int_side(pexp, qexp, hostile))
+    if hostile and draw(st.integers(0, 19)) == 0:
+        pexp = draw(st.sampled_from([128, -129, True, 1.0, None]))
+    return ("ints", (bids, asks), (pexp, qexp))
+
+
 operation = st.one_of(
+    *[int_diff()] * 4,
     st.tuples(st.just("load"), clean_side, clean_side),
     st.tuples(st.just("load"), side, side),
     *[st.tuples(st.just("diff"), side, side)] * 6,
@@ -127,6 +192,8 @@ def run(book: BookModel, op: tuple[str, Any, Any], update_id: int) -> object:
         return book.load(a, b)
     if name == "diff":
         return book.apply_diff(a, b, update_id)
+    if name == "ints":
+        return book.apply_ints(a[0], a[1], b[0], b[1], update_id)
     if name == "touched":
         return book.touched_since(a)
     if name == "get":
@@ -163,3 +230,38 @@ def test_a_rejected_diff_leaves_both_books_exactly_as_they_were(
             before = observe(book)
             if book.apply_diff(diff_bids, diff_asks) < 0:
                 assert observe(book) == before
+
+
+def spelled(levels: Any, pexp: int, qexp: int) -> list[list[str]]:
+    """The JSON-equivalent string levels of in-domain integer levels (pairs or packed)."""
+    if isinstance(levels, bytes | bytearray | memoryview):
+        flat = struct.unpack(f"<{len(bytes(levels)) // 8}q", bytes(levels))
+        levels = list(zip(flat[::2], flat[1::2], strict=True))
+    return [[decimal_string(p, pexp), decimal_string(q, qexp)] for p, q in levels]
+
+
+strings_or_ints = st.one_of(
+    st.tuples(st.just("load"), clean_side, clean_side),
+    st.tuples(st.just("diff"), clean_side, clean_side),
+    *[int_diff(hostile=False)] * 6,
+    st.tuples(st.just("touched"), st.integers(0, 40), st.just(None)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 12), st.lists(strings_or_ints, min_size=1, max_size=30))
+def test_apply_ints_is_apply_diff_of_the_decimal_strings(exponent: int, ops: list[Any]) -> None:
+    """apply_ints (C, Python) == apply_diff (C, Python) of decimal_string's spellings, always."""
+    twin = book_module._IMPLEMENTATIONS["c"]
+    books = [Book(exponent, 4), twin(exponent, 4), Book(exponent, 4), twin(exponent, 4)]
+    for update_id, op in enumerate(ops, 1):
+        if op[0] == "ints":
+            (bids, asks), (pexp, qexp) = op[1], op[2]
+            as_strings = ("diff", spelled(bids, pexp, qexp), spelled(asks, pexp, qexp))
+            results = [run(book, op, update_id) for book in books[:2]]
+            results += [run(book, as_strings, update_id) for book in books[2:]]
+        else:
+            results = [run(book, op, update_id) for book in books]
+        assert results.count(results[0]) == 4, (op, results)
+        seen = [observe(book) for book in books]
+        assert seen.count(seen[0]) == 4, op

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from streamer.sansio.book_sync import Outcome, Reset, ResetReason, SnapshotRequest
+from streamer.sansio.book_sync import Outcome, SnapshotRequest
 from streamer.sansio.books import DepthBooks
 from streamer.sansio.sbe import (
     DepthDiffInts,
@@ -289,21 +289,6 @@ def test_malformed_and_other_sbe_frames_are_counted_and_reported() -> None:
     )
     (event,) = books.events()
     assert isinstance(event, Malformed) and "SBE" in event.reason
-
-
-def test_an_exponent_change_resyncs_that_symbol_cleanly() -> None:
-    """A diff at new exponents resets the book at the old ones and restarts the sync from it."""
-    books = synced_books()
-    books.events()
-    sync = books.books["BTCUSDT"]
-    rescaled = encode_depth_diff("BTCUSDT", 121, 122, 0, BIDS[:1], [], price_exponent=-2)
-    assert books.receive_sbe(rescaled) is Outcome.BUFFERED
-    events = books.events()
-    resets = [e for e in events if isinstance(e, Reset)]
-    assert [r.reason for r in resets] == [ResetReason.REQUESTED]
-    assert "(-8, -8) to (-2, -8)" in resets[0].detail
-    assert [e.purpose for e in events if isinstance(e, SnapshotRequest)] == ["sync"]
-    assert not sync.synced and len(sync.book.bids) == 0
 
 
 def test_the_book_holds_the_same_levels_from_sbe_as_from_json() -> None:

@@ -12,12 +12,14 @@ from streamer.sansio.books import DepthBooks
 from streamer.sansio.sbe import (
     DepthDiffInts,
     SbeBestBidAsk,
+    SbeDepthDiff,
     SbeDepthSnapshot,
     SbeTrades,
     decode_depth_diff_ints,
     decode_sbe,
+    decode_sbe_message,
 )
-from streamer.sansio.wire import DepthDiff, Malformed
+from streamer.sansio.wire import DepthDiff, Malformed, OtherEvent
 from streamer.testing.exchange.sbe import (
     encode_best_bid_ask,
     encode_depth_diff,
@@ -57,6 +59,10 @@ def test_random_bytes_never_raise(data: bytes) -> None:
     """Arbitrary bytes decode to an event or a Malformed, never an exception."""
     check(decode_sbe(data))
     assert isinstance(decode_depth_diff_ints(data), DepthDiffInts | Malformed)
+    fast = decode_sbe_message(data)
+    assert isinstance(fast, SbeDepthDiff | OtherEvent | Malformed)
+    if isinstance(fast, SbeDepthDiff):  # a diff to decode_sbe too, or Malformed by a bad level
+        assert isinstance(decode_sbe(data), DepthDiff | Malformed)
 
 
 @settings(max_examples=400, deadline=None)
@@ -72,6 +78,11 @@ def test_mutated_frames_never_raise(seed: bytes, edits: list[tuple[int, int]], c
         frame[at % len(frame)] = value
     data = bytes(frame[: max(cut, 1)])
     check(decode_sbe(data))
+    fast = decode_sbe_message(data)
+    assert isinstance(fast, SbeDepthDiff | OtherEvent | Malformed)
+    strings = decode_sbe(data)
+    if isinstance(fast, SbeDepthDiff) and isinstance(strings, DepthDiff):
+        assert fast.depth_diff() == strings
     books = DepthBooks(symbols=None)
     books.receive_sbe(data)
     books.receive_sbe(seed)
