@@ -67,6 +67,20 @@ def end_to_end(
     """Firehose diffs applied per second into a live book, and the client's CPU; with ``sbe``
     the same diffs from the exchange's SBE firehose (binary, its Ed25519 demo key)."""
     symbol = "BTCUSDT"
+    for _ in range(3):
+        try:
+            return _end_to_end(symbol, seconds, loop, warmup, sbe)
+        except TimeoutError:
+            # Seen now and then with the SBE firehose: the first snapshot answer comes seconds
+            # late, the buffer overflows, and the firehose's fixed snapshot can never bridge
+            # again. Not investigated further; a fresh run syncs.
+            continue
+    raise TimeoutError("no sync in three runs")
+
+
+def _end_to_end(
+    symbol: str, seconds: float, loop: str, warmup: float, sbe: bool
+) -> dict[str, float]:
     with exchange_process([symbol], firehose=True) as urls:
 
         async def measure() -> dict[str, float]:
@@ -81,7 +95,7 @@ def end_to_end(
                 max_buffer=FIREHOSE_BUFFER,
                 **binary,
             ) as s:
-                await _until_synced(s, [symbol], 30)
+                await _until_synced(s, [symbol], 10)
                 sync = s.books.books[symbol]
                 await asyncio.sleep(warmup)
                 n0, c0, t0 = sync.counters.applied, time.process_time(), time.perf_counter()
