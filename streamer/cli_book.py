@@ -339,6 +339,8 @@ async def table_session(
 
     rates = Rates()
     title = f"streamer book: {s.endpoints.venue} at {s.endpoints.rest}"
+    if s.market_data == "sbe":
+        title += " (SBE)"
 
     def draw() -> RenderableType:
         return render_table(book_rows(s, symbols, rates, resets), footer_text(s), title)

@@ -172,6 +172,7 @@ class Streamer:
         self._rng = random.Random(seed)
         futures = self.venue.is_futures
         sbe = _sbe(self.endpoints, market_data, credentials, api_key)  # (base URL, key) or None
+        self.market_data = "sbe" if sbe else "json"
         self._settings = ShardSettings(
             ws_base=sbe[0] if sbe else self.endpoints.ws,
             futures=futures,
