@@ -68,7 +68,6 @@ class SnapshotScheduler:
         share: float = 0.5,
         max_in_flight: int = 8,
         clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
@@ -80,7 +79,6 @@ class SnapshotScheduler:
         self._spawn = spawn
         self._rng = rng
         self._clock = clock
-        self._wall = wall
         self._heap: list[_Job] = []
         self._taken: _Job | None = None
         self._queued: dict[tuple[str, str], _Job] = {}
