@@ -10,7 +10,8 @@ to :meth:`SnapshotScheduler.submit` and goes back to reading. One task here take
   buffer overflowed while it waited does not go to the back;
 * a request is sent only when its weight fits in ``share`` of the minute's budget (fed by every
   REST response), never while a 429/418 ``Retry-After`` runs;
-* after a failed snapshot, that symbol alone waits (jittered exponential backoff).
+* after a failed snapshot, or one too old to bridge the stream, that symbol alone waits
+  (jittered exponential backoff) instead of spending the budget on the same answer again.
 
 Cold start of N symbols thus takes about ``N * weight(limit) / (share * limit per minute)``
 minutes, the least the budget allows.
@@ -190,6 +191,11 @@ class SnapshotScheduler:
             self._deliver(request, response, None, 0.0)
         finally:
             self._slots.release()
+
+    def back_off(self, symbol: str) -> float:
+        """Hold ``symbol``'s next request back (its snapshot was of no use: too old for the
+        stream it must bridge); returns the delay."""
+        return self._failed(symbol)
 
     def _failed(self, symbol: str) -> float:
         backoff = self._backoff.get(symbol)

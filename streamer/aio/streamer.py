@@ -543,9 +543,12 @@ class Streamer:
         if response is not None:
             if current and self._recorder is not None:
                 self._recorder.rest(response.url, response.status, response.body)
+            stale = sync.counters.stale_snapshots
             self.books.receive_snapshot(
                 request.symbol, response.body, request.token, limit=request.limit
             )
+            if sync.counters.stale_snapshots > stale and self._scheduler is not None:
+                self._scheduler.back_off(request.symbol)  # asked again: not at once
         else:
             self._emit(SnapshotError(request.symbol, request.purpose, str(error), retry_in))
             sync.snapshot_failed(request.token)
