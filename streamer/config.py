@@ -94,11 +94,14 @@ class Endpoints:
         return cls(rest=base, ws=ws, ws_api=f"{ws}/ws-api/v3", venue=venue, sbe=f"{ws}/sbe")
 
     @property
+    def rest_prefix(self) -> str:
+        """The REST path prefix of this venue: ``/api/v3``, ``/fapi/v1`` or ``/dapi/v1``."""
+        return {"spot": "/api/v3", "usdm": "/fapi/v1", "coinm": "/dapi/v1"}[self.venue]
+
+    @property
     def depth_path(self) -> str:
         """The REST depth-snapshot path of this venue (protocol §2)."""
-        return {"spot": "/api/v3/depth", "usdm": "/fapi/v1/depth", "coinm": "/dapi/v1/depth"}[
-            self.venue
-        ]
+        return self.rest_prefix + "/depth"
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,7 +95,6 @@ class MarketConnection:
         self.opened_at = time.monotonic()
         self.frames = 0
         self.pings = 0
-        self.shutdown_announced = False
         self.closed_reason: str | None = None
         #: Diffs read before the shard made this connection active or rotating (its SUBSCRIBE
         #: acknowledgement and the first data can arrive in one read): fed when it becomes so.
@@ -275,10 +274,8 @@ class Shard:
             if type(msg) is OtherEvent and msg.payload is not None:
                 if msg.kind == "response":
                     conn.on_reply(msg.payload)
-                elif msg.kind == "serverShutdown":
-                    conn.shutdown_announced = True
-                    if conn is self.active:
-                        self._rotate_now.set()
+                elif msg.kind == "serverShutdown" and conn is self.active:
+                    self._rotate_now.set()  # on the replacement: rotated away already
             self._feed(msg, data, url)
         except Exception:  # a bug must not kill the read loop; it is logged with the frame
             log.exception("market frame handling failed on %s: %.120r", url, data)
@@ -358,19 +355,9 @@ class Shard:
             await wait_until(lambda: self._connections.delay(time.monotonic()))
             self._connections.attempt(time.monotonic())
             cid = self._next_cid()
-            key = settings.sbe_api_key
             try:
-                ws = await self.session.ws_connect(
-                    url,
-                    headers={"X-MBX-APIKEY": key} if key is not None else None,
-                    decode_text=False,
-                    autoping=False,  # pings are answered in the read loop, and counted
-                    autoclose=True,
-                    compress=0,
-                    max_msg_size=TRANSPORT_MAX_FRAME,
-                    timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-                    proxy=None,
-                )
+                async with asyncio.timeout(settings.connect_timeout):  # a silent handshake
+                    ws = await self._connect(url)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if first:
                     raise ConnectError(f"cannot connect to {url}: {exc}") from exc
@@ -393,6 +380,20 @@ class Shard:
                 continue
             self._emit(ConnectionOpened(cid, url, len(self.symbols), reconnect=not first))
             return conn
+
+    async def _connect(self, url: str) -> aiohttp.ClientWebSocketResponse[bool]:
+        key = self.settings.sbe_api_key
+        return await self.session.ws_connect(
+            url,
+            headers={"X-MBX-APIKEY": key} if key is not None else None,
+            decode_text=False,  # frames reach the core as bytes
+            autoping=False,  # pings are answered in the read loop, and counted
+            autoclose=True,
+            compress=0,
+            max_msg_size=TRANSPORT_MAX_FRAME,
+            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            proxy=None,
+        )
 
     async def _read(self, conn: MarketConnection) -> None:
         reason = await conn.read(self._on_text, self._on_binary)

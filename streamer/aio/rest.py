@@ -177,12 +177,11 @@ class RestClient:
         """Which of ``symbols`` the venue lists (spot asks for just those; futures venues
         list everything in one answer). Its ``REQUEST_WEIGHT`` rate limit, authoritative
         (protocol §5.1), becomes the budget's limit."""
-        venue = self.endpoints.venue
-        if venue == "spot":
+        path = self.endpoints.rest_prefix + "/exchangeInfo"
+        if self.endpoints.venue == "spot":
             query = {"symbols": orjson.dumps(symbols).decode()}
-            response = await self.get("/api/v3/exchangeInfo", query, weight=20)
+            response = await self.get(path, query, weight=20)
         else:
-            path = "/fapi/v1/exchangeInfo" if venue == "usdm" else "/dapi/v1/exchangeInfo"
             response = await self.get(path, {}, weight=1)
         try:
             info = orjson.loads(response.body)

@@ -66,13 +66,13 @@ log = logging.getLogger(__name__)
 
 Message = DepthDiff | SbeDepthDiff | OtherEvent | Malformed
 
-# One budget per REST host and one connection budget per stream host, shared by every Streamer
-# of the process: Binance counts weight and connection attempts per IP (protocol §5.1, §1.3).
 #: The longest Retry-After that subscribe() waits out (longer: it raises RateLimited/IPBanned).
 MAX_LOOKUP_WAIT = 30.0
 #: Symbols named in one exchangeInfo lookup (weight 20 each on spot).
 LOOKUP_CHUNK = 100
 
+# One budget per REST host and one connection budget per stream host, shared by every Streamer
+# of the process: Binance counts weight and connection attempts per IP (protocol §5.1, §1.3).
 _WEIGHT_BUDGETS: dict[tuple[str, str], WeightBudget] = {}
 _CONNECTION_BUDGETS: dict[str, ConnectionBudget] = {}
 
@@ -312,7 +312,6 @@ class Streamer:
                         self._shard_objs[index] = shard
                     else:
                         await self._shard_objs[index].add(group)
-
                 except BaseException:
                     for symbol in group:
                         self._shards.remove(symbol)
@@ -363,7 +362,7 @@ class Streamer:
         consumer = BookConsumer(symbol, depth, self._queue_size)
         self._consumers.setdefault(symbol, []).append(consumer)
         sync = self.books.books.get(symbol)
-        if sync is not None and sync.synced and symbol not in self._stale:
+        if sync is not None and self._live(sync):
             consumer.push(self._reloaded(sync, depth))
         try:
             async for update in consumer:
@@ -388,7 +387,7 @@ class Streamer:
         books = {
             symbol: {
                 "state": sync.state.value,
-                "live": sync.synced and symbol not in self._stale,
+                "live": self._live(sync),
                 "last_update_id": sync.last_update_id if sync.synced else None,
                 "applied": sync.counters.applied,
                 "dropped": sync.counters.dropped,
@@ -493,6 +492,10 @@ class Streamer:
         for consumer in self._event_consumers:
             consumer.push(event)
 
+    def _live(self, sync: BookSync) -> bool:
+        """Synced and its connection up: what ``BookView.synced`` says."""
+        return sync.synced and sync.symbol not in self._stale
+
     def _on_down(self, symbols: Iterable[str]) -> None:
         books = self.books.books
         self._stale.update(s for s in symbols if s in books)
@@ -573,7 +576,7 @@ class Streamer:
                 if due > now:
                     continue
                 sync = self.books.books.get(symbol)
-                if sync is None or not sync.synced or symbol in self._stale:
+                if sync is None or not self._live(sync):
                     continue
                 del self._next_audit[symbol]
                 if sync.request_audit(self._audit_limit) is not None:

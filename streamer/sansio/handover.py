@@ -61,9 +61,6 @@ class Handover(Generic[T]):
         """Pending symbols with held diffs: the new stream is ahead, the old one must catch up."""
         return sum(1 for held in self._held.values() if held)
 
-    def is_pending(self, symbol: str) -> bool:
-        return symbol in self._held
-
     def old(self, diff: AnyDepthDiff) -> bool:
         """A diff from the old connection: feed it (True) or ignore it (handed over)?"""
         if diff.symbol in self._held:
