@@ -1,6 +1,8 @@
-"""One order book: two sides of price levels with exact decimal strings in and out.
+"""The string book of before issue 8, frozen as a baseline for ``bench_core.py`` only.
 
-Representation (chosen by measurement, see the README and benchmarks/bench_core.py):
+It is the book the project shipped before the exact integer book (``streamer.sansio.book`` and
+its C twin), with the strict ASCII number check added and fitted to the current book protocol, so
+that "today's core" is measured in the same run as its successors. Its representation was:
 
 * Each side keeps ``qty``: a dict from the price *string as received* to the quantity string as
   received. Binance spells a given price the same way everywhere (protocol §9.2), so the common

@@ -22,8 +22,8 @@
  *    committed one releases it. Rolling back never allocates (it only restores levels removed in
  *    the same attempt), so it cannot fail half-way.
  *
- * A door for SBE (design §4.7): a level whose price slot is NULL can be formatted from its key
- * the way quantities are, so int64 (mantissa, exponent) levels can be applied without strings.
+ * SBE levels (design §4.7) are applied as int64 (mantissa, exponent) pairs (apply_ints): a level
+ * whose price slot is NULL is formatted from its key, the way quantities are, when first read.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -221,24 +221,10 @@ parse_qty(PyObject *s, int64_t *m_out, int *d_out)
     return Q_INT;
 }
 
-/* The canonical string of mantissa m (> 0) with d decimals: "0.00123000", "12", "5.5". */
+/* An ASCII str of the bytes p..end (the digit buffers below are built backwards). */
 static PyObject *
-format_decimal(int64_t m, int d)
+ascii_str(const char *p, const char *end)
 {
-    char buf[48];
-    char *end = buf + sizeof(buf), *p = end;
-    uint64_t v = (uint64_t)m;
-    for (int k = 0; k < d; k++) {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    }
-    if (d) {
-        *--p = '.';
-    }
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
     Py_ssize_t len = end - p;
     PyObject *s = PyUnicode_New(len, 127);
     if (s != NULL) {
@@ -267,12 +253,7 @@ spell(uint64_t v, int places, int tail)
         *--p = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    Py_ssize_t len = end - p;
-    PyObject *s = PyUnicode_New(len, 127);
-    if (s != NULL) {
-        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)len);
-    }
-    return s;
+    return ascii_str(p, end);
 }
 
 /* decimal_string(v, e) of book.py for v >= 0, -128 <= e <= 127: exactly max(0, -e) decimals. */
@@ -291,12 +272,7 @@ spell_decimal(uint64_t v, int e)
         *--p = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    Py_ssize_t len = end - p;
-    PyObject *s = PyUnicode_New(len, 127);
-    if (s != NULL) {
-        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)len);
-    }
-    return s;
+    return ascii_str(p, end);
 }
 
 /* Significant decimals of a syntactically valid number ("1.2500" has 2). */
@@ -917,7 +893,7 @@ static PyObject *
 slot_qty(Slot *l)
 {
     if (l->qty.text == NULL) {
-        l->qty.text = format_decimal(l->qty.m, l->qty.d);
+        l->qty.text = spell((uint64_t)l->qty.m, l->qty.d, 0); /* canonical: "0.00123000" */
         if (l->qty.text == NULL) {
             return NULL;
         }
@@ -1333,13 +1309,9 @@ Book_apply_ints(BookObject *b, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 Book_touched_since(BookObject *b, PyObject *arg)
 {
-    int overflow;
-    long long after = PyLong_AsLongLongAndOverflow(arg, &overflow);
-    if (after == -1 && PyErr_Occurred()) {
+    long long after;
+    if (parse_id(arg, &after) < 0) {
         return NULL;
-    }
-    if (overflow) {
-        after = overflow > 0 ? INT64_MAX : INT64_MIN;
     }
     if (b->jlen == b->jcap && b->jent[b->jhead].id > after) {
         Py_RETURN_NONE;

@@ -41,6 +41,7 @@ from enum import Enum, IntEnum, StrEnum
 
 from streamer.sansio.audit import LevelMismatch, audit_book
 from streamer.sansio.book import BookModel, ints_well_formed, levels_well_formed, new_book
+from streamer.sansio.ratelimit import max_snapshot_limit
 from streamer.sansio.sbe import AnyDepthDiff
 from streamer.sansio.wire import DepthDiff, DepthSnapshot, Venue
 
@@ -206,8 +207,8 @@ class BookSync:
         self.symbol = symbol
         self.venue = venue
         self._futures = venue.is_futures
-        # Deepest snapshot each venue serves: spot 5000 (weight 250), futures 1000 (protocol §2).
-        self.snapshot_limit = snapshot_limit or (1000 if self._futures else 5000)
+        # By default the deepest snapshot the venue serves (protocol §2).
+        self.snapshot_limit = snapshot_limit or max_snapshot_limit(venue)
         self.max_buffer = max_buffer
         self.state = SyncState.WAITING
         self.last_update_id = 0  # meaningful only when SYNCED
@@ -326,11 +327,11 @@ class BookSync:
         self._next_token += 1
         return token
 
-    def _request_sync(self) -> SnapshotRequest:
+    def _request_sync(self) -> None:
         self._sync_token = self._take_token()
-        request = SnapshotRequest(self.symbol, self._sync_token, self.snapshot_limit, "sync")
-        self._events.append(request)
-        return request
+        self._events.append(
+            SnapshotRequest(self.symbol, self._sync_token, self.snapshot_limit, "sync")
+        )
 
     def _clear(self) -> None:
         self.book.clear()
@@ -400,8 +401,8 @@ class BookSync:
         last = snapshot.last_update_id
         buffer = self._buffer
         if buffer:
-            first = buffer[0].first_id
             head = buffer[0]
+            first = head.first_id
             if (last < first and last != head.prev_last_id) if self._futures else last + 1 < first:
                 self.counters.stale_snapshots += 1
                 self._move(Trigger.STALE_SNAPSHOT)

@@ -65,9 +65,6 @@ class DepthBooks:
             self.add(symbol)
         self.counters = FrameCounters()
         self._malformed: list[Malformed] = []
-        #: The message decoded from the latest frame: lets the I/O layer act on control replies
-        #: and ``serverShutdown`` (and read the diff it just fed) without decoding twice.
-        self.last: DepthDiff | SbeDepthDiff | DepthDiffInts | OtherEvent | Malformed | None = None
 
     def add(self, symbol: str) -> BookSync:
         symbol = symbol.upper()
@@ -97,7 +94,6 @@ class DepthBooks:
         (JSON) or :func:`~streamer.sansio.sbe.decode_sbe_message` (SBE)."""
         counters = self.counters
         counters.frames += 1
-        self.last = msg
         if type(msg) is DepthDiff or type(msg) is SbeDepthDiff or type(msg) is DepthDiffInts:
             sync = self.books.get(msg.symbol)
             if sync is None:

@@ -75,13 +75,13 @@ def read_capture(lines: Iterable[bytes | str]) -> Iterator[CaptureRecord]:
     for number, line in enumerate(it, start=2):
         if not line.strip():
             continue
-        complete = line.endswith(b"\n") if isinstance(line, bytes) else line.endswith("\n")
         try:
             obj = _parse(line, number)
         except CaptureError:
+            complete = line.endswith(b"\n") if isinstance(line, bytes) else line.endswith("\n")
             if complete:
                 raise
-            return
+            return  # a writer killed mid-line left this last line
         kind = obj.get("kind")
         if kind not in KINDS:
             continue

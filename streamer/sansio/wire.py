@@ -21,7 +21,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from streamer.sansio.book import valid_price, valid_qty
+from streamer.sansio.book import levels_well_formed
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -127,19 +127,6 @@ def excerpt(data: bytes | str) -> str:
     head = data[:_EXCERPT]
     text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
     return text + ("…" if len(data) > _EXCERPT else "")
-
-
-def _valid_levels(levels: object) -> bool:
-    """Full validation of a level list, for snapshots (not the hot path)."""
-    if type(levels) is not list:
-        return False
-    for level in levels:
-        if type(level) is not list or len(level) != 2:
-            return False
-        price, qty = level
-        if not (valid_qty(qty) and valid_price(price)):
-            return False
-    return True
 
 
 def _diff_from(payload: dict[str, Any], stream: str, raw: bytes | str) -> DepthDiff | Malformed:
@@ -254,6 +241,6 @@ def decode_snapshot(
     asks = msg.get("asks")
     if type(last) is not int or last < 0:
         return Malformed(source, "snapshot without a valid lastUpdateId", excerpt(body))
-    if not _valid_levels(bids) or not _valid_levels(asks):
+    if not levels_well_formed(bids) or not levels_well_formed(asks):
         return Malformed(source, "snapshot with a bad price level", excerpt(body))
     return DepthSnapshot(last, bids, asks)  # type: ignore[arg-type]
