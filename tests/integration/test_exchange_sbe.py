@@ -321,6 +321,30 @@ async def test_a_corrupted_sbe_level_is_found_by_an_audit(driver: SbeDriver) -> 
     await assert_exact(driver, ["BTCUSDT"])
 
 
+@pytest.mark.parametrize("payload", [None, "not sbe {U}"])
+async def test_a_malformed_sbe_diff_arrives_as_a_malformed_binary_frame(
+    exchange: FakeExchange, payload: str | None
+) -> None:
+    """malformed_diff on the sbe channel sends a binary frame decode_sbe reports Malformed."""
+    key = await ed25519_key(exchange)
+    async with open_sbe(exchange, "/ws/btcusdt@depth", key) as ws:
+        assert isinstance(await next_binary(ws), DepthDiff)
+        fault = Fault(FaultKind.MALFORMED_DIFF, symbol="BTCUSDT", channel="sbe", payload=payload)
+        exchange.faults.add(fault)
+
+        async def first_malformed() -> Malformed:
+            while True:
+                msg = await next_binary(ws)
+                if isinstance(msg, Malformed):
+                    return msg
+                assert isinstance(msg, DepthDiff)  # the diffs before the fault is taken
+
+        await asyncio.wait_for(first_malformed(), T)
+    assert exchange.sbe_hub is not None
+    assert exchange.sbe_hub.stats.faults_applied == {FaultKind.MALFORMED_DIFF: 1}
+    assert exchange.hub.stats.faults_applied == {}
+
+
 async def test_disconnect_and_server_shutdown_on_sbe(exchange: FakeExchange) -> None:
     """disconnect drops SBE connections; serverShutdown arrives as JSON text, then a close."""
     key = await ed25519_key(exchange)

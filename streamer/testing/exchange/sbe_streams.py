@@ -25,10 +25,11 @@ no header -> 400 ``No X-MBX-APIKEY header`` (the text Binance answers, as quoted
 nautechsystems/nautilus_trader#4092); a malformed key -> 401 -2014; an unknown key, or an HMAC
 key -> 401 -2015 (Binance's exact answer for these is undocumented; these are its REST codes).
 
-Faults: the market faults of the plan (drop, duplicate, delay, corrupt a diff; disconnect,
-``serverShutdown``) apply here as on the JSON streams. A fault with ``channel="sbe"`` is only
-for these connections, ``"market"`` only for the JSON ones, no channel for whichever sends the
-symbol's next diff first. Connections register under the channel ``"sbe"``.
+Faults: the market faults of the plan (drop, duplicate, delay, corrupt, malform a diff;
+disconnect, ``serverShutdown``) apply here as on the JSON streams; a malformed diff is half
+its binary message, or the fault's ``payload`` bytes, in a binary frame. A fault with
+``channel="sbe"`` is only for these connections, ``"market"`` only for the JSON ones, no channel
+for whichever sends the symbol's next diff first. Connections register under the channel ``"sbe"``.
 
 ``SbeFirehose`` is the firehose (``firehose.py``) in SBE: the same pre-generated cycles, so the
 same REST snapshot fits, as binary frames whose ids and times are patched in place.
@@ -52,8 +53,6 @@ from streamer.testing.exchange.engine import Engine, EngineOutput, TradeEvent
 from streamer.testing.exchange.faults import (
     CONNECTION_KINDS,
     DEPTH_KINDS,
-    Fault,
-    FaultKind,
     FaultPlan,
 )
 from streamer.testing.exchange.firehose import Firehose, FirehoseSeries, _Template
@@ -227,56 +226,12 @@ class SbeHub(MarketHub):
         for conn in targets:
             self._send(conn, framed)
 
-    @staticmethod
-    def _encode_diff(event: dict[str, Any]) -> bytes:
-        return encode_depth_diff(
+    def _encode(self, event: dict[str, Any]) -> tuple[bytes, Callable[[], bytes] | None]:
+        """A diff as a DepthDiffStreamEvent (times always µs, so no second spelling)."""
+        raw = encode_depth_diff(
             event["s"], event["U"], event["u"], event["E"] * 1000, event["b"], event["a"]
         )
-
-    def _send_diff(self, name: str, event: dict[str, Any], now_ms: int) -> None:
-        """One diff message, through the fault plan when it has depth faults pending."""
-        if not self._depth_faults:
-            self._emit(name, self._encode_diff(event), None)
-            return
-        symbol = event["s"]
-        fault = self._faults.take_depth_fault(symbol, channel=self.channel)
-        if fault is not None:  # aimed at every subscriber of this stream
-            self._diff_fault(fault, name, event, now_ms, None)
-            return
-        subs = self._subs.get(name)
-        if not subs:
-            return
-        spared = []
-        for conn in subs:
-            targeted = conn.cid in self._targeted
-            fault = (
-                self._faults.take_depth_fault(symbol, conn.cid, self.channel) if targeted else None
-            )
-            if fault is None:
-                spared.append(conn)
-            else:
-                self._diff_fault(fault, name, event, now_ms, conn)
-        self._emit(name, self._encode_diff(event), None, spared)
-
-    def _diff_fault(
-        self, fault: Fault, name: str, event: dict[str, Any], now_ms: int, conn: _Conn | None
-    ) -> None:
-        """Realise a depth fault for every subscriber (``conn`` None) or for one connection."""
-        kind = str(fault.kind)
-        self.stats.faults_applied[kind] = self.stats.faults_applied.get(kind, 0) + 1
-        only = None if conn is None else [conn]
-        if fault.kind is FaultKind.DROP_DIFF:
-            return
-        if fault.kind is FaultKind.CORRUPT_LEVEL:
-            bids, asks = self._faults.corrupt_levels(event["b"], event["a"])
-            event = {**event, "b": bids, "a": asks}
-        raw = self._encode_diff(event)
-        if fault.kind is FaultKind.DELAY_DIFF:
-            self._delayed.append((now_ms + fault.delay_ms, name, raw, None, only))
-            return
-        self._emit(name, raw, None, only)
-        if fault.kind is FaultKind.DUPLICATE_DIFF:
-            self._emit(name, raw, None, only)
+        return raw, None
 
     def _flush_partials(self, interval: int, now_ms: int) -> None:
         now_us = now_ms * 1000
