@@ -299,22 +299,22 @@ class _SbeTemplate(_Template):
         self.starts.append(len(buf))
         self.buf = buf
 
-    def render(self, k: int, n: int, e_ms: bytes) -> tuple[bytes, int]:
-        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count.
-
-        ``e_ms`` is the event time the firehose hands every template (ms, ASCII digits).
-        """
+    def render(self, k: int, n: int, now_ns: int) -> tuple[bytes, int]:
+        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count,
+        stamped with the event time ``now_ns`` (ns) in µs, SBE's one time unit."""
         size = len(self.e_at)
         i0 = k % size
         i1 = min(i0 + n, size)
         buf = self.buf
-        step = self.series.per_message
-        first = self.series.first_update_id + k * step
-        e_us = int(e_ms) * 1000
+        series = self.series
+        step = series.step  # the ids of the JSON template: (U, u) == series.ids(k)
+        last = series.per_message - 1
+        first = series.first_update_id + k * step
+        e_us = now_ns // 1000
         pack = _TIMES_AND_IDS.pack_into
         e_at = self.e_at
         for i in range(i0, i1):
-            pack(buf, e_at[i], e_us, first, first + step - 1)
+            pack(buf, e_at[i], e_us, first, first + last)
             first += step
         return bytes(buf[self.starts[i0] : self.starts[i1]]), i1 - i0
 
@@ -341,7 +341,7 @@ class SbeFirehose(Firehose):
         self._auth = auth
 
     def _template(self, stream: str, combined: bool, micro: bool = False) -> _Template | None:
-        # SBE times are always µs: the template converts the firehose's ms stamp itself.
+        # SBE times are always µs, whatever timeUnit asks: one template per stream.
         spec = parse_sbe_stream(stream)
         series = self.series.get(spec.symbol) if spec is not None else None
         if spec is None or series is None or spec.kind != "depth":
