@@ -37,7 +37,6 @@ same REST snapshot fits, as binary frames whose ids and times are patched in pla
 
 from __future__ import annotations
 
-import asyncio
 import re
 import struct
 from collections.abc import Callable, Iterable
@@ -50,11 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from streamer.testing.exchange.auth import Auth, AuthError
 from streamer.testing.exchange.dispatch import MarketSink
 from streamer.testing.exchange.engine import Engine, EngineOutput, TradeEvent
-from streamer.testing.exchange.faults import (
-    CONNECTION_KINDS,
-    DEPTH_KINDS,
-    FaultPlan,
-)
+from streamer.testing.exchange.faults import FaultPlan
 from streamer.testing.exchange.firehose import Firehose, FirehoseSeries, _Template
 from streamer.testing.exchange.frames import frame
 from streamer.testing.exchange.sbe import (
@@ -77,7 +72,6 @@ __all__ = [
 OP_BINARY: Final = 0x2
 DIFF_INTERVAL_MS: Final = 20
 DEPTH20_INTERVAL_MS: Final = 50
-_TICK_S: Final = 0.01  # the hub's timer: diffs every 2 ticks, depth20 every 5
 _NAME = re.compile(r"^(?P<sym>[^@/\s\"\\A-Z]+)@(?P<kind>depth|depth20|bestBidAsk|trade)$")
 
 
@@ -140,6 +134,8 @@ class SbeHub(MarketHub):
         return parse_sbe_stream(name)
 
     channel = "sbe"
+    #: Diffs every 20 ms and depth20 every 50 ms (protocol §7.6), so the timer steps 10 ms.
+    intervals_ms = (DIFF_INTERVAL_MS, DEPTH20_INTERVAL_MS)
 
     def __init__(
         self,
@@ -162,51 +158,6 @@ class SbeHub(MarketHub):
         if refusal is not None:
             return refusal
         return await super()._serve(request, names, combined=combined)
-
-    # -- timers ---------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Diffs every 20 ms, depth20 every 50 ms, delayed faults and pings; runs forever."""
-        loop = asyncio.get_running_loop()
-        self._faults.add_listener(self._on_fault)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tasks = tg
-                start = loop.time()
-                next_ping = start + self.ping_interval
-                tick = 0
-                while True:
-                    tick += 1
-                    delay = start + tick * _TICK_S - loop.time()
-                    if delay < -1.0:  # starved for over a second: skip ahead, do not burst
-                        start = loop.time() - tick * _TICK_S
-                        delay = 0.0
-                    await asyncio.sleep(max(delay, 0.0))
-                    self.step(tick)
-                    now = loop.time()
-                    if now >= next_ping:
-                        next_ping = now + self.ping_interval
-                        self._ping_all(now)
-        finally:
-            self._tasks = None
-            self._faults.remove_listener(self._on_fault)
-
-    def step(self, tick: int) -> None:
-        """One 10 ms step: the diffs on even ticks, depth20 on every fifth, then faults due."""
-        now_ms = self._clock()
-        pending = self._faults.pending()
-        self._depth_faults = any(f.kind in DEPTH_KINDS for f in pending)
-        self._targeted = {
-            f.connection for f in pending if f.kind in DEPTH_KINDS and f.connection is not None
-        }
-        if any(f.kind in CONNECTION_KINDS for f in pending):
-            self._connection_faults()
-        if tick % 2 == 0:
-            self._flush_depth(DIFF_INTERVAL_MS, now_ms)
-        if tick % 5 == 0:
-            self._flush_partials(DEPTH20_INTERVAL_MS, now_ms)
-        self._release_delayed(now_ms)
-        self._flush()
 
     # -- messages -------------------------------------------------------------------------------
 

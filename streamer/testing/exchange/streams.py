@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -467,14 +468,20 @@ class MarketHub:
 
     # ------------------------------------------------------------------ timers
 
+    @property
+    def intervals_ms(self) -> tuple[int, ...]:
+        """The stream intervals (ms) the timer serves: the venue's diff speeds (the SBE hub
+        overrides them with its own)."""
+        return self.venue.diff_intervals_ms
+
     async def run(self) -> None:
-        """Batch timers (spot 100/1000 ms, futures 100/250/500 ms), partial books, delayed
-        faults and pings; runs forever."""
+        """Batch timers (spot 100/1000 ms, futures 100/250/500 ms, SBE 20/50 ms), partial books,
+        delayed faults and pings; runs forever."""
         loop = asyncio.get_running_loop()
         self._faults.add_listener(self._on_fault)
-        step_ms = self.venue.tick_ms
+        intervals = sorted(self.intervals_ms)
+        step_ms = math.gcd(*intervals)  # the largest step every interval is a multiple of
         step = step_ms / 1000
-        intervals = sorted(self.venue.diff_intervals_ms)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
