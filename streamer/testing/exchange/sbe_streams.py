@@ -130,9 +130,6 @@ class MarketFanout:
 class SbeHub(MarketHub):
     """The market hub speaking SBE: binary data frames, its own cadences, an API-key check."""
 
-    def parse(self, name: str) -> StreamSpec | None:
-        return parse_sbe_stream(name)
-
     channel = "sbe"
     #: Diffs every 20 ms and depth20 every 50 ms (protocol §7.6), so the timer steps 10 ms.
     intervals_ms = (DIFF_INTERVAL_MS, DEPTH20_INTERVAL_MS)
@@ -148,6 +145,9 @@ class SbeHub(MarketHub):
     ) -> None:
         super().__init__(engine, faults, clock=clock, **options)
         self._auth = auth
+
+    def parse(self, name: str) -> StreamSpec | None:
+        return parse_sbe_stream(name)
 
     # -- handshake ------------------------------------------------------------------------------
 

@@ -302,13 +302,13 @@ class _Conn:
 class MarketHub:
     """Market-stream connections fed from engine output; mount ``routes()``, run ``run()``."""
 
-    #: The stream grammar and the fault-plan channel of this hub's connections; the SBE hub
-    #: (``sbe_streams.SbeHub``) serves the same protocol with its own.
+    #: The fault-plan channel of this hub's connections; the SBE hub (``sbe_streams.SbeHub``)
+    #: serves the same protocol with its own, and its own stream grammar (``parse``).
+    channel = "market"
+
     def parse(self, name: str) -> StreamSpec | None:
         """The stream a name denotes on this hub's venue, or None."""
         return parse_stream(name, self.venue)
-
-    channel = "market"
 
     def __init__(
         self,
