@@ -7,6 +7,7 @@ snapshots, as Binance documents, and compared with the exchange's true book.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from itertools import pairwise
@@ -24,8 +25,8 @@ from streamer.sansio.sbe import SbeBestBidAsk, SbeDepthSnapshot, SbeTrades, deco
 from streamer.sansio.wire import DepthDiff, Malformed
 from streamer.testing import FakeExchange
 from streamer.testing.exchange.faults import Fault, FaultKind
-from streamer.testing.exchange.firehose import Firehose
-from streamer.testing.exchange.sbe_streams import ed25519_key_pair
+from streamer.testing.exchange.firehose import Firehose, generate_series
+from streamer.testing.exchange.sbe_streams import _message_size, _SbeTemplate, ed25519_key_pair
 from tests.integration.test_core_against_exchange import Driver, as_exact, exact
 
 T = 10.0  # the one bound on every wait in this module
@@ -321,6 +322,30 @@ async def test_a_corrupted_sbe_level_is_found_by_an_audit(driver: SbeDriver) -> 
     await assert_exact(driver, ["BTCUSDT"])
 
 
+@pytest.mark.parametrize("payload", [None, "not sbe {U}"])
+async def test_a_malformed_sbe_diff_arrives_as_a_malformed_binary_frame(
+    exchange: FakeExchange, payload: str | None
+) -> None:
+    """malformed_diff on the sbe channel sends a binary frame decode_sbe reports Malformed."""
+    key = await ed25519_key(exchange)
+    async with open_sbe(exchange, "/ws/btcusdt@depth", key) as ws:
+        assert isinstance(await next_binary(ws), DepthDiff)
+        fault = Fault(FaultKind.MALFORMED_DIFF, symbol="BTCUSDT", channel="sbe", payload=payload)
+        exchange.faults.add(fault)
+
+        async def first_malformed() -> Malformed:
+            while True:
+                msg = await next_binary(ws)
+                if isinstance(msg, Malformed):
+                    return msg
+                assert isinstance(msg, DepthDiff)  # the diffs before the fault is taken
+
+        await asyncio.wait_for(first_malformed(), T)
+    assert exchange.sbe_hub is not None
+    assert exchange.sbe_hub.stats.faults_applied == {FaultKind.MALFORMED_DIFF: 1}
+    assert exchange.hub.stats.faults_applied == {}
+
+
 async def test_disconnect_and_server_shutdown_on_sbe(exchange: FakeExchange) -> None:
     """disconnect drops SBE connections; serverShutdown arrives as JSON text, then a close."""
     key = await ed25519_key(exchange)
@@ -382,3 +407,30 @@ async def test_the_sbe_firehose_serves_the_json_firehose_cycle_in_binary() -> No
         sync = books.books["BTCUSDT"]
         assert sync.synced and sync.counters.resets == 0 and sync.counters.applied == count
         assert (await refusal(ex, None))[0] == 400  # the firehose wants a key too
+
+
+async def test_the_sbe_firehose_stamps_microseconds_whatever_time_unit_is_asked() -> None:
+    """timeUnit=MICROSECOND or not, SBE firehose event times are µs of the wall clock."""
+    firehose = Firehose(["BTCUSDT"], seed=2, messages=20, rate=2000)
+    async with FakeExchange(["BTCUSDT"], seed=2, rate=0, firehose=firehose) as ex:
+        key = await ed25519_key(ex)
+        for query in ("", "?timeUnit=MICROSECOND", "?timeUnit=MILLISECOND"):
+            before_us = time.time_ns() // 1000
+            async with open_sbe(ex, "/ws/btcusdt@depth" + query, key) as ws:
+                msg = await next_binary(ws)
+                after_us = time.time_ns() // 1000
+            assert isinstance(msg, DepthDiff)
+            assert before_us <= msg.event_time <= after_us, query
+
+
+def test_sbe_firehose_frames_carry_the_series_ids_on_a_skipping_series() -> None:
+    """The SBE template numbers messages as the series does, also when ids skip (futures)."""
+    series = generate_series("BTCUSDT", seed=3, messages=10, skip_ids=True)
+    template = _SbeTemplate(series)
+    size = len(series.messages)
+    for k in (0, 1, size - 1, size, 3 * size + 2):
+        framed, n = template.render(k, 1, 1_700_000_000_123_456_789)
+        msg = decode_sbe(framed[len(framed) - _message_size(framed) :])
+        assert n == 1 and isinstance(msg, DepthDiff)
+        assert (msg.first_id, msg.last_id) == series.ids(k)
+        assert msg.event_time == 1_700_000_000_123_456

@@ -123,7 +123,7 @@ async def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             rate=args.rate,
             firehose=firehose,
-            **({} if args.weight_limit is None else {"weight_limit": args.weight_limit}),
+            weight_limit=args.weight_limit,
         )
     except (EngineError, ValueError) as exc:
         print(f"streamer exchange: {getattr(exc, 'msg', exc)}", file=sys.stderr)

@@ -41,7 +41,8 @@ delay_diff                  market hub            it is sent ``delay_ms`` late (
 malformed_diff              market hub            the next diff message is sent broken: the
                                                   fault's ``payload`` text in its place (with
                                                   ``{U}``, ``{u}``, ``{pu}`` replaced by the
-                                                  diff's ids), or its JSON cut in half
+                                                  diff's ids), or its JSON (or SBE message)
+                                                  cut in half
 corrupt_level               market hub            one level is sent with a wrong quantity
                                                   (:meth:`FaultPlan.corrupt_levels`); the true
                                                   book is unchanged: drift

@@ -256,9 +256,10 @@ class _Template:
         self.starts.append(len(buf))
         self.buf = buf
 
-    def render(self, k: int, n: int, e_ms: bytes) -> tuple[bytes, int]:
-        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count;
-        ``e_ms``: the event time, ``e_digits`` long."""
+    def render(self, k: int, n: int, now_ns: int) -> tuple[bytes, int]:
+        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count,
+        stamped with the event time ``now_ns`` (wall clock, ns) in this template's unit."""
+        e = b"%d" % (now_ns // (1000 if self.e_digits == _MICRO_DIGITS else 1_000_000))
         size = len(self.e_at)
         i0 = k % size
         i1 = min(i0 + n, size)
@@ -271,15 +272,15 @@ class _Template:
         if self.futures:
             t_at, pu_at = self.t_at, self.pu_at
             for i in range(i0, i1):
-                buf[e_at[i] : e_at[i] + len(e_ms)] = e_ms
-                buf[t_at[i] : t_at[i] + len(e_ms)] = e_ms
+                buf[e_at[i] : e_at[i] + len(e)] = e
+                buf[t_at[i] : t_at[i] + len(e)] = e
                 buf[pu_at[i] : pu_at[i] + _DIGITS] = b"%d" % (first - step + last)
                 buf[u_at[i] : u_at[i] + _DIGITS] = b"%d" % first
                 buf[uu_at[i] : uu_at[i] + _DIGITS] = b"%d" % (first + last)
                 first += step
         else:
             for i in range(i0, i1):
-                buf[e_at[i] : e_at[i] + len(e_ms)] = e_ms
+                buf[e_at[i] : e_at[i] + len(e)] = e
                 buf[u_at[i] : u_at[i] + _DIGITS] = b"%d" % first
                 first += step
                 buf[uu_at[i] : uu_at[i] + _DIGITS] = b"%d" % (first - 1)
@@ -453,8 +454,7 @@ class Firehose:
                 await conn.wake.wait()
                 continue
             now = loop.time()
-            now_ns = time.time_ns()
-            e_ms = b"%d" % (now_ns // 1000 if conn.micro else now_ns // 1_000_000)
+            now_ns = time.time_ns()  # each template spells it in its own unit
             wrote = False
             for stream in conn.streams:
                 if self.rate is None:
@@ -464,7 +464,7 @@ class Firehose:
                     want = min(due - stream.position, 4 * _CHUNK)
                     if want <= 0:
                         continue
-                data, n = stream.template.render(stream.position, want, e_ms)
+                data, n = stream.template.render(stream.position, want, now_ns)
                 stream.position += n
                 self.messages_sent += n
                 transport.write(data)

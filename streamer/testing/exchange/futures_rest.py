@@ -21,7 +21,6 @@ Every route goes through the spot layer's wrapper (:meth:`RestApi.endpoint`), so
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -73,14 +72,12 @@ class FuturesRest:
         weights: Weights,
         faults: FaultPlan,
         venue: VenueRules,
-        clock: Callable[[], int],
         firehose: Firehose | None = None,
     ) -> None:
         self._rest = rest
         self._engine = engine
         self._faults = faults
         self._venue = venue
-        self._clock = clock
         self._firehose = firehose
         self._rate_limits = [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,

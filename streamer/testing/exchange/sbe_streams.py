@@ -25,10 +25,11 @@ no header -> 400 ``No X-MBX-APIKEY header`` (the text Binance answers, as quoted
 nautechsystems/nautilus_trader#4092); a malformed key -> 401 -2014; an unknown key, or an HMAC
 key -> 401 -2015 (Binance's exact answer for these is undocumented; these are its REST codes).
 
-Faults: the market faults of the plan (drop, duplicate, delay, corrupt a diff; disconnect,
-``serverShutdown``) apply here as on the JSON streams. A fault with ``channel="sbe"`` is only
-for these connections, ``"market"`` only for the JSON ones, no channel for whichever sends the
-symbol's next diff first. Connections register under the channel ``"sbe"``.
+Faults: the market faults of the plan (drop, duplicate, delay, corrupt, malform a diff;
+disconnect, ``serverShutdown``) apply here as on the JSON streams; a malformed diff is half
+its binary message, or the fault's ``payload`` bytes, in a binary frame. A fault with
+``channel="sbe"`` is only for these connections, ``"market"`` only for the JSON ones, no channel
+for whichever sends the symbol's next diff first. Connections register under the channel ``"sbe"``.
 
 ``SbeFirehose`` is the firehose (``firehose.py``) in SBE: the same pre-generated cycles, so the
 same REST snapshot fits, as binary frames whose ids and times are patched in place.
@@ -36,7 +37,6 @@ same REST snapshot fits, as binary frames whose ids and times are patched in pla
 
 from __future__ import annotations
 
-import asyncio
 import re
 import struct
 from collections.abc import Callable, Iterable
@@ -49,13 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from streamer.testing.exchange.auth import Auth, AuthError
 from streamer.testing.exchange.dispatch import MarketSink
 from streamer.testing.exchange.engine import Engine, EngineOutput, TradeEvent
-from streamer.testing.exchange.faults import (
-    CONNECTION_KINDS,
-    DEPTH_KINDS,
-    Fault,
-    FaultKind,
-    FaultPlan,
-)
+from streamer.testing.exchange.faults import FaultPlan
 from streamer.testing.exchange.firehose import Firehose, FirehoseSeries, _Template
 from streamer.testing.exchange.frames import frame
 from streamer.testing.exchange.sbe import (
@@ -78,7 +72,6 @@ __all__ = [
 OP_BINARY: Final = 0x2
 DIFF_INTERVAL_MS: Final = 20
 DEPTH20_INTERVAL_MS: Final = 50
-_TICK_S: Final = 0.01  # the hub's timer: diffs every 2 ticks, depth20 every 5
 _NAME = re.compile(r"^(?P<sym>[^@/\s\"\\A-Z]+)@(?P<kind>depth|depth20|bestBidAsk|trade)$")
 
 
@@ -137,10 +130,9 @@ class MarketFanout:
 class SbeHub(MarketHub):
     """The market hub speaking SBE: binary data frames, its own cadences, an API-key check."""
 
-    def parse(self, name: str) -> StreamSpec | None:
-        return parse_sbe_stream(name)
-
     channel = "sbe"
+    #: Diffs every 20 ms and depth20 every 50 ms (protocol §7.6), so the timer steps 10 ms.
+    intervals_ms = (DIFF_INTERVAL_MS, DEPTH20_INTERVAL_MS)
 
     def __init__(
         self,
@@ -154,6 +146,9 @@ class SbeHub(MarketHub):
         super().__init__(engine, faults, clock=clock, **options)
         self._auth = auth
 
+    def parse(self, name: str) -> StreamSpec | None:
+        return parse_sbe_stream(name)
+
     # -- handshake ------------------------------------------------------------------------------
 
     async def _serve(
@@ -163,51 +158,6 @@ class SbeHub(MarketHub):
         if refusal is not None:
             return refusal
         return await super()._serve(request, names, combined=combined)
-
-    # -- timers ---------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Diffs every 20 ms, depth20 every 50 ms, delayed faults and pings; runs forever."""
-        loop = asyncio.get_running_loop()
-        self._faults.add_listener(self._on_fault)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tasks = tg
-                start = loop.time()
-                next_ping = start + self.ping_interval
-                tick = 0
-                while True:
-                    tick += 1
-                    delay = start + tick * _TICK_S - loop.time()
-                    if delay < -1.0:  # starved for over a second: skip ahead, do not burst
-                        start = loop.time() - tick * _TICK_S
-                        delay = 0.0
-                    await asyncio.sleep(max(delay, 0.0))
-                    self.step(tick)
-                    now = loop.time()
-                    if now >= next_ping:
-                        next_ping = now + self.ping_interval
-                        self._ping_all(now)
-        finally:
-            self._tasks = None
-            self._faults.remove_listener(self._on_fault)
-
-    def step(self, tick: int) -> None:
-        """One 10 ms step: the diffs on even ticks, depth20 on every fifth, then faults due."""
-        now_ms = self._clock()
-        pending = self._faults.pending()
-        self._depth_faults = any(f.kind in DEPTH_KINDS for f in pending)
-        self._targeted = {
-            f.connection for f in pending if f.kind in DEPTH_KINDS and f.connection is not None
-        }
-        if any(f.kind in CONNECTION_KINDS for f in pending):
-            self._connection_faults()
-        if tick % 2 == 0:
-            self._flush_depth(DIFF_INTERVAL_MS, now_ms)
-        if tick % 5 == 0:
-            self._flush_partials(DEPTH20_INTERVAL_MS, now_ms)
-        self._release_delayed(now_ms)
-        self._flush()
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -227,56 +177,12 @@ class SbeHub(MarketHub):
         for conn in targets:
             self._send(conn, framed)
 
-    @staticmethod
-    def _encode_diff(event: dict[str, Any]) -> bytes:
-        return encode_depth_diff(
+    def _encode(self, event: dict[str, Any]) -> tuple[bytes, Callable[[], bytes] | None]:
+        """A diff as a DepthDiffStreamEvent (times always µs, so no second spelling)."""
+        raw = encode_depth_diff(
             event["s"], event["U"], event["u"], event["E"] * 1000, event["b"], event["a"]
         )
-
-    def _send_diff(self, name: str, event: dict[str, Any], now_ms: int) -> None:
-        """One diff message, through the fault plan when it has depth faults pending."""
-        if not self._depth_faults:
-            self._emit(name, self._encode_diff(event), None)
-            return
-        symbol = event["s"]
-        fault = self._faults.take_depth_fault(symbol, channel=self.channel)
-        if fault is not None:  # aimed at every subscriber of this stream
-            self._diff_fault(fault, name, event, now_ms, None)
-            return
-        subs = self._subs.get(name)
-        if not subs:
-            return
-        spared = []
-        for conn in subs:
-            targeted = conn.cid in self._targeted
-            fault = (
-                self._faults.take_depth_fault(symbol, conn.cid, self.channel) if targeted else None
-            )
-            if fault is None:
-                spared.append(conn)
-            else:
-                self._diff_fault(fault, name, event, now_ms, conn)
-        self._emit(name, self._encode_diff(event), None, spared)
-
-    def _diff_fault(
-        self, fault: Fault, name: str, event: dict[str, Any], now_ms: int, conn: _Conn | None
-    ) -> None:
-        """Realise a depth fault for every subscriber (``conn`` None) or for one connection."""
-        kind = str(fault.kind)
-        self.stats.faults_applied[kind] = self.stats.faults_applied.get(kind, 0) + 1
-        only = None if conn is None else [conn]
-        if fault.kind is FaultKind.DROP_DIFF:
-            return
-        if fault.kind is FaultKind.CORRUPT_LEVEL:
-            bids, asks = self._faults.corrupt_levels(event["b"], event["a"])
-            event = {**event, "b": bids, "a": asks}
-        raw = self._encode_diff(event)
-        if fault.kind is FaultKind.DELAY_DIFF:
-            self._delayed.append((now_ms + fault.delay_ms, name, raw, None, only))
-            return
-        self._emit(name, raw, None, only)
-        if fault.kind is FaultKind.DUPLICATE_DIFF:
-            self._emit(name, raw, None, only)
+        return raw, None
 
     def _flush_partials(self, interval: int, now_ms: int) -> None:
         now_us = now_ms * 1000
@@ -344,22 +250,22 @@ class _SbeTemplate(_Template):
         self.starts.append(len(buf))
         self.buf = buf
 
-    def render(self, k: int, n: int, e_ms: bytes) -> tuple[bytes, int]:
-        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count.
-
-        ``e_ms`` is the event time the firehose hands every template (ms, ASCII digits).
-        """
+    def render(self, k: int, n: int, now_ns: int) -> tuple[bytes, int]:
+        """Frames of messages ``k..`` (at most ``n``, not past the cycle end) and their count,
+        stamped with the event time ``now_ns`` (ns) in µs, SBE's one time unit."""
         size = len(self.e_at)
         i0 = k % size
         i1 = min(i0 + n, size)
         buf = self.buf
-        step = self.series.per_message
-        first = self.series.first_update_id + k * step
-        e_us = int(e_ms) * 1000
+        series = self.series
+        step = series.step  # the ids of the JSON template: (U, u) == series.ids(k)
+        last = series.per_message - 1
+        first = series.first_update_id + k * step
+        e_us = now_ns // 1000
         pack = _TIMES_AND_IDS.pack_into
         e_at = self.e_at
         for i in range(i0, i1):
-            pack(buf, e_at[i], e_us, first, first + step - 1)
+            pack(buf, e_at[i], e_us, first, first + last)
             first += step
         return bytes(buf[self.starts[i0] : self.starts[i1]]), i1 - i0
 
@@ -386,7 +292,7 @@ class SbeFirehose(Firehose):
         self._auth = auth
 
     def _template(self, stream: str, combined: bool, micro: bool = False) -> _Template | None:
-        # SBE times are always µs: the template converts the firehose's ms stamp itself.
+        # SBE times are always µs, whatever timeUnit asks: one template per stream.
         spec = parse_sbe_stream(stream)
         series = self.series.get(spec.symbol) if spec is not None else None
         if spec is None or series is None or spec.kind != "depth":

@@ -135,7 +135,6 @@ class FakeExchange:
         if firehose is not None and firehose.venue is not rules:
             raise ValueError(f"a {firehose.venue.name} firehose cannot serve a {venue} exchange")
         self.venue = venue
-        self._rules = rules
         self.host = host
         self.rate = rate
         self.tick = tick
@@ -152,7 +151,7 @@ class FakeExchange:
         self.faults = FaultPlan(seed)
         self.faults.add_listener(self._on_fault)
         self.hub = MarketHub(self.engine, self.faults, clock=clock, venue=rules)
-        sbe = sbe and venue == "spot"  # Binance serves SBE market data for spot only
+        sbe = sbe and not rules.futures  # Binance serves SBE market data for spot only
         self.sbe_hub = SbeHub(self.engine, self.faults, self.auth, clock=clock) if sbe else None
         self.sbe_firehose = (
             SbeFirehose(firehose, self.auth) if sbe and firehose is not None else None
@@ -169,7 +168,7 @@ class FakeExchange:
             self.engine, self.auth, self.weights, self.faults, self.dispatcher, clock, firehose
         )
         self.futures_rest = (
-            FuturesRest(self.rest, self.engine, self.weights, self.faults, rules, clock, firehose)
+            FuturesRest(self.rest, self.engine, self.weights, self.faults, rules, firehose)
             if rules.futures
             else None
         )

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -301,13 +302,13 @@ class _Conn:
 class MarketHub:
     """Market-stream connections fed from engine output; mount ``routes()``, run ``run()``."""
 
-    #: The stream grammar and the fault-plan channel of this hub's connections; the SBE hub
-    #: (``sbe_streams.SbeHub``) serves the same protocol with its own.
+    #: The fault-plan channel of this hub's connections; the SBE hub (``sbe_streams.SbeHub``)
+    #: serves the same protocol with its own, and its own stream grammar (``parse``).
+    channel = "market"
+
     def parse(self, name: str) -> StreamSpec | None:
         """The stream a name denotes on this hub's venue, or None."""
         return parse_stream(name, self.venue)
-
-    channel = "market"
 
     def __init__(
         self,
@@ -467,14 +468,20 @@ class MarketHub:
 
     # ------------------------------------------------------------------ timers
 
+    @property
+    def intervals_ms(self) -> tuple[int, ...]:
+        """The stream intervals (ms) the timer serves: the venue's diff speeds (the SBE hub
+        overrides them with its own)."""
+        return self.venue.diff_intervals_ms
+
     async def run(self) -> None:
-        """Batch timers (spot 100/1000 ms, futures 100/250/500 ms), partial books, delayed
-        faults and pings; runs forever."""
+        """Batch timers (spot 100/1000 ms, futures 100/250/500 ms, SBE 20/50 ms), partial books,
+        delayed faults and pings; runs forever."""
         loop = asyncio.get_running_loop()
         self._faults.add_listener(self._on_fault)
-        step_ms = self.venue.tick_ms
+        intervals = sorted(self.intervals_ms)
+        step_ms = math.gcd(*intervals)  # the largest step every interval is a multiple of
         step = step_ms / 1000
-        intervals = sorted(self.venue.diff_intervals_ms)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
@@ -518,14 +525,22 @@ class MarketHub:
             if batch.interval == interval and batch.first:
                 self._send_diff(batch.name, batch.take(now_ms), now_ms)
 
+    def _encode(self, event: dict[str, Any]) -> tuple[bytes, Callable[[], bytes] | None]:
+        """One diff message as this hub sends it: the payload, and its lazy µs spelling (or None).
+
+        The SBE hub (``sbe_streams.SbeHub``) overrides this alone to send the same diffs, faults
+        included, in binary.
+        """
+        return orjson.dumps(event), _micro(event, _FUTURES_TIMES if self._futures else _SPOT_TIMES)
+
     def _send_diff(self, name: str, event: dict[str, Any], now_ms: int) -> None:
         """Send one diff message, through the fault plan when it has depth faults pending."""
-        raw = orjson.dumps(event)
-        times = _FUTURES_TIMES if self._futures else _SPOT_TIMES
+        raw, micro = self._encode(event)
         if not self._depth_faults:
-            self._emit(name, raw, _micro(event, times))
+            self._emit(name, raw, micro)
             return
-        fault = self._faults.take_depth_fault(event["s"])
+        symbol = event["s"]
+        fault = self._faults.take_depth_fault(symbol, channel=self.channel)
         if fault is not None:  # aimed at every subscriber of this stream
             self._diff_fault(fault, name, event, now_ms, None)
             return
@@ -535,12 +550,14 @@ class MarketHub:
         spared = []
         for conn in subs:
             targeted = conn.cid in self._targeted
-            fault = self._faults.take_depth_fault(event["s"], conn.cid) if targeted else None
+            fault = (
+                self._faults.take_depth_fault(symbol, conn.cid, self.channel) if targeted else None
+            )
             if fault is None:
                 spared.append(conn)
             else:
                 self._diff_fault(fault, name, event, now_ms, conn)
-        self._emit(name, raw, _micro(event, times), spared)
+        self._emit(name, raw, micro, spared)
 
     def _diff_fault(
         self, fault: Fault, name: str, event: dict[str, Any], now_ms: int, conn: _Conn | None
@@ -554,10 +571,9 @@ class MarketHub:
         if fault.kind is FaultKind.CORRUPT_LEVEL:
             bids, asks = self._faults.corrupt_levels(event["b"], event["a"])
             event = {**event, "b": bids, "a": asks}
-        raw = orjson.dumps(event)
-        micro = _micro(event, _FUTURES_TIMES if self._futures else _SPOT_TIMES)
+        raw, micro = self._encode(event)
         if fault.kind is FaultKind.MALFORMED_DIFF:
-            broken = raw[: len(raw) // 2]
+            broken = raw[: len(raw) // 2]  # half a JSON text, or half an SBE message
             if fault.payload is not None:  # {U} {u} {pu}: the real diff's ids
                 ids = {"{U}": event["U"], "{u}": event["u"], "{pu}": event.get("pu")}
                 text = fault.payload

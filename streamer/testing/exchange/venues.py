@@ -25,7 +25,6 @@ The futures venues serve market data only: no orders, no WebSocket API (``ws_api
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 __all__ = ["COINM", "SPOT", "USDM", "VENUES", "VenueRules", "venue_rules"]
@@ -49,11 +48,6 @@ class VenueRules:
     def futures(self) -> bool:
         """Whether the futures rules apply (``pu``, skipping ids, the futures shapes)."""
         return self.name != "spot"
-
-    @property
-    def tick_ms(self) -> int:
-        """The hub's timer step: the largest step every diff interval is a multiple of."""
-        return math.gcd(*self.diff_intervals_ms)
 
 
 SPOT = VenueRules(
