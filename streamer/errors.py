@@ -22,7 +22,9 @@ becomes state plus an event. These exceptions are for callers: misuse, I/O failu
     │   ├── AuthenticationError     -1022, -2014, -2015, 401
     │   ├── UnknownSymbol           -1121: the exchange does not list this symbol
     │   ├── OrderRejected           -2010, -1013, ... (the order certainly does not exist)
+    │   ├── OrderNotFound           -2011 / -2013 on cancel or query: unknown to the exchange
     │   └── UnknownOrderStatus      5xx, -1006, -1007, timeout after send (it may exist)
+    ├── InvalidOrder                order parameters that break a symbol filter (before sending)
     └── BookError
         ├── BookNotReady            the book is not synced yet
         └── BookOutOfSync           the book lost sync (gap, drift) and is resyncing
@@ -40,7 +42,9 @@ __all__ = [
     "ConnectionLost",
     "ExchangeError",
     "IPBanned",
+    "InvalidOrder",
     "MalformedMessage",
+    "OrderNotFound",
     "OrderRejected",
     "ProtocolError",
     "RateLimited",
@@ -130,8 +134,33 @@ class OrderRejected(ExchangeError):
     """The order certainly was not placed (or not cancelled)."""
 
 
+class OrderNotFound(ExchangeError):
+    """The exchange does not know the order (-2011 "Unknown order sent." on cancel, -2013 "Order
+    does not exist." on query). Right after an unknown-status placement this is not conclusive
+    (protocol §5.4): reads may lag the engine."""
+
+
 class UnknownOrderStatus(ExchangeError):
     """The outcome is unknown: the order may or may not exist (protocol §5.4)."""
+
+
+class InvalidOrder(StreamerError):
+    """Order parameters that a symbol's filters refuse, caught before anything is sent:
+    ``filter`` names the filter (``PRICE_FILTER``, ``LOT_SIZE``, ...), ``nearest`` the nearest
+    valid value where there is one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        filter: str | None = None,
+        nearest: str | None = None,
+        symbol: str | None = None,
+        client_order_id: str | None = None,
+    ) -> None:
+        super().__init__(message, symbol=symbol, client_order_id=client_order_id)
+        self.filter = filter
+        self.nearest = nearest
 
 
 class BookError(StreamerError):
