@@ -1,6 +1,7 @@
 """``streamer exchange``: run the local Binance in the foreground.
 
-Prints the base URLs and a funded demo API key and secret, then serves until Ctrl-C or SIGTERM.
+Prints the base URLs and a funded demo API key and secret (with the ``export`` lines that
+``streamer orders`` and ``streamer order`` read them from), then serves until Ctrl-C or SIGTERM.
 With ``--json`` the first line of output is exactly one JSON object::
 
     {"venue": "spot", "rest": "http://127.0.0.1:P", "ws": "ws://127.0.0.1:P",
@@ -160,8 +161,18 @@ async def _serve(args: argparse.Namespace) -> int:
                     f"  demo API key     {keys['apiKey']}\n"
                     f"  demo API secret  {keys['secretKey']}\n"
                     f"  demo Ed25519 API key (for SBE)  {ed25519['apiKey']}\n"
-                    "Ctrl-C to stop.\n"
                 )
+                if not futures:  # how the order commands find the demo account's key
+                    sys.stdout.write(
+                        "orders, from another terminal:\n"
+                        f"  export BINANCE_API_KEY={keys['apiKey']}\n"
+                        f"  export BINANCE_API_SECRET={keys['secretKey']}\n"
+                        f"  streamer orders --local {urls.rest}\n"
+                        f"  streamer order place --local {urls.rest} --symbol "
+                        f"{next(iter(exchange.engine.symbols))} --side BUY --type MARKET "
+                        "--quantity 0.1\n"
+                    )
+                sys.stdout.write("Ctrl-C to stop.\n")
             sys.stdout.flush()
             await exchange.serve_until(stop)
     except OSError as exc:

@@ -1,0 +1,707 @@
+"""``streamer orders`` and ``streamer order place|cancel``: the account's orders from a terminal.
+
+Credentials come from the environment, never from the command line (where ``ps`` and the shell
+history would keep them): ``BINANCE_API_KEY`` with ``BINANCE_API_SECRET`` (an HMAC key), or
+``BINANCE_API_KEY`` with ``BINANCE_ED25519_KEY_FILE`` (the path of an Ed25519 private key in
+PEM). ``streamer exchange`` prints the ones of its funded demo account. No secret is ever
+printed. Without ``--local URL`` (or ``--testnet``) the commands talk to real Binance spot.
+
+``streamer orders`` watches the account until ``--seconds``, Ctrl-C or SIGTERM (exit 0). It shows
+first the state found when it started (every open order and every non-zero balance, found by
+the start's reconciliation, hence ``"source": "reconciliation"``), then every event as it
+happens. With ``--json`` one JSON object per line on stdout, each with a ``"type"``:
+
+- ``order``: ``client_order_id``, ``order_id``, ``symbol``, ``side``, ``type``, ``status``,
+  ``previous`` (the status before, null for an order first seen), ``quantity``, ``price``,
+  ``stop_price``, ``time_in_force``, ``executed_qty``, ``cumulative_quote_qty``,
+  ``update_time``, ``reason``, ``source``;
+- ``fill``: ``symbol``, ``client_order_id``, ``order_id``, ``trade_id``, ``price``, ``qty``,
+  ``commission``, ``commission_asset``, ``time``, ``is_maker``, ``source`` (each trade once);
+- ``balance``: ``asset``, ``free``, ``locked``, ``update_time``, ``source``;
+- ``reconciliation``: ``reason``, ``orders_checked``, ``corrections``, ``fills_found``.
+
+Prices and quantities are decimal strings in plain notation, exactly as the exchange gave them
+(never a float). ``source`` says where a fact came from: ``local``, ``rest``, ``stream`` or
+``reconciliation`` (see ``streamer.order_models``).
+
+``streamer order place`` places one order and prints its state once the placement's outcome is
+known: at once when the exchange answered; after resolution when the answer did not come
+within ``--timeout`` (the order is then queried by its client order id, never sent twice).
+Exit 0 placed (whatever happened to it next: it may have filled, or expired at once), 2 when it
+was not placed, with the reason on one line of stderr: ``InvalidOrder`` (a symbol filter refused
+it before sending), ``OrderRejected``, ``RateLimited`` or ``NOT_PLACED`` (the outcome was
+unknown, and the order proved never to have existed). ``streamer order cancel`` exits 0 when
+the order was cancelled, 2 when the exchange does not know it (``OrderNotFound``). Any other
+failure (a refused key, an unreachable endpoint) is one line on stderr and status 2, never a
+traceback. With ``--json`` the last line of stdout is the order, as ``streamer orders`` shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from rich.console import Console
+from rich.text import Text
+
+from streamer.aio.orders import new_client_order_id
+from streamer.aio.runner import run
+from streamer.aio.streamer import Streamer
+from streamer.cli_live import error_line, positive_float, run_session
+from streamer.config import Credentials, Endpoints
+from streamer.errors import (
+    ConfigurationError,
+    InvalidOrder,
+    OrderNotFound,
+    OrderRejected,
+    RateLimited,
+    StreamerError,
+)
+from streamer.order_models import (
+    Balance,
+    Fill,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderUpdate,
+    Reconciled,
+    plain,
+)
+
+__all__ = [
+    "add_orders_parsers",
+    "credentials_from_env",
+    "describe",
+    "event_line",
+    "order_line",
+]
+
+PROG_ORDERS = "streamer orders"
+PROG_PLACE = "streamer order place"
+PROG_CANCEL = "streamer order cancel"
+
+ORDER_TYPES = (
+    "LIMIT",
+    "MARKET",
+    "LIMIT_MAKER",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+)
+#: Types that rest on the book at a price and so need a time in force (GTC unless told).
+LIMIT_TYPES = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
+#: The statuses of an order that was not placed: ``order place`` exits 2 on them.
+NOT_PLACED = frozenset({OrderStatus.REJECTED, OrderStatus.NOT_PLACED})
+#: How much longer than the Streamer's own bounds ``order place`` waits for an outcome.
+RESOLVE_MARGIN = 30.0
+#: The Streamer's default placement timeout and NOT_PLACED delay (seconds), for the bound above.
+DEFAULT_ORDER_TIMEOUT = 10.0
+DEFAULT_NOT_PLACED_AFTER = 15.0
+INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
+
+ENV_KEY = "BINANCE_API_KEY"
+ENV_SECRET = "BINANCE_API_SECRET"
+ENV_KEY_FILE = "BINANCE_ED25519_KEY_FILE"
+
+
+# -- the parsers -------------------------------------------------------------------------------
+
+
+def add_orders_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``streamer orders`` and ``streamer order place|cancel``."""
+    p = subparsers.add_parser(
+        "orders",
+        help="watch the account's orders, fills and balances live (JSON lines with --json)",
+        description="Show the account's open orders and balances, then every order, fill, "
+        "balance and reconciliation event until --seconds or Ctrl-C (exit status 0; 2 for "
+        f"missing credentials or an endpoint that cannot be reached). Credentials: ${ENV_KEY} "
+        f"with ${ENV_SECRET} (HMAC) or with ${ENV_KEY_FILE} (Ed25519 PEM private key).",
+    )
+    _add_where(p)
+    p.add_argument("--seconds", type=positive_float, metavar="S", help="exit after S seconds")
+    p.add_argument(
+        "--reconcile-interval",
+        type=positive_float,
+        metavar="S",
+        help="seconds between reconciliations with REST snapshots (jittered; default: the "
+        "library's)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    p.set_defaults(func=cmd_orders)
+
+    order = subparsers.add_parser(
+        "order",
+        help="place or cancel one order",
+        description="Place or cancel one order (credentials as for `streamer orders`).",
+    )
+    actions = order.add_subparsers(dest="action", required=True, metavar="{place,cancel}")
+    p = actions.add_parser(
+        "place",
+        help="place an order and print its state once the outcome is known",
+        description="Place one order; print its state once the outcome is known. Exit 0 "
+        "placed, 2 not placed (InvalidOrder, OrderRejected, RateLimited, NOT_PLACED) with the "
+        "reason on one line of stderr.",
+    )
+    p.add_argument("--symbol", required=True, type=str.upper, help="e.g. BTCUSDT")
+    p.add_argument("--side", required=True, type=str.upper, choices=("BUY", "SELL"))
+    p.add_argument("--type", required=True, type=str.upper, choices=ORDER_TYPES)
+    p.add_argument("--quantity", required=True, metavar="Q", help="base asset quantity")
+    p.add_argument("--price", metavar="P", help="limit price (limit types)")
+    p.add_argument("--stop-price", metavar="P", help="trigger price (stop and take-profit types)")
+    p.add_argument(
+        "--time-in-force",
+        type=str.upper,
+        choices=("GTC", "IOC", "FOK"),
+        metavar="TIF",
+        help="GTC, IOC or FOK (default GTC for the limit types)",
+    )
+    p.add_argument("--client-order-id", metavar="ID", help="our id for it (default: a new one)")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        metavar="S",
+        help="seconds to wait for the placement's answer; after it the outcome is unknown and "
+        f"the order is resolved by querying it (default {DEFAULT_ORDER_TIMEOUT:g})",
+    )
+    _add_where(p)
+    p.add_argument("--json", action="store_true", help="JSON lines; the last one is the order")
+    p.set_defaults(func=cmd_place)
+
+    p = actions.add_parser(
+        "cancel",
+        help="cancel an order by its client order id",
+        description="Cancel one order by its client order id. Exit 0 cancelled, 2 when the "
+        "exchange does not know it (OrderNotFound).",
+    )
+    p.add_argument("--symbol", required=True, type=str.upper, help="e.g. BTCUSDT")
+    p.add_argument("--client-order-id", required=True, metavar="ID", help="the order's id")
+    _add_where(p)
+    p.add_argument("--json", action="store_true", help="JSON lines; the last one is the order")
+    p.set_defaults(func=cmd_cancel)
+
+
+def _add_where(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--testnet", action="store_true", help="the spot testnet")
+    where.add_argument(
+        "--local",
+        metavar="URL",
+        help="the local exchange at URL (the http://127.0.0.1:P that `streamer exchange` prints)",
+    )
+
+
+def _endpoints(args: argparse.Namespace) -> Endpoints:
+    if args.local is not None:
+        return Endpoints.local(args.local)
+    if args.testnet:
+        return Endpoints.spot_testnet()
+    return Endpoints.binance_spot()
+
+
+def credentials_from_env(environ: Mapping[str, str] = os.environ) -> Credentials:
+    """The key of ``$BINANCE_API_KEY`` with ``$BINANCE_ED25519_KEY_FILE`` (Ed25519, preferred
+    when both are set: it is the key type Binance recommends) or ``$BINANCE_API_SECRET`` (HMAC).
+    ``ConfigurationError`` naming what is missing; no message ever includes a secret."""
+    key = environ.get(ENV_KEY, "")
+    key_file = environ.get(ENV_KEY_FILE, "")
+    secret = environ.get(ENV_SECRET, "")
+    if not key or not (key_file or secret):
+        raise ConfigurationError(
+            f"no credentials: set {ENV_KEY} and {ENV_SECRET} (HMAC), or {ENV_KEY} and "
+            f"{ENV_KEY_FILE} (an Ed25519 private key in PEM); `streamer exchange` prints "
+            "those of its demo account"
+        )
+    if not key_file:
+        return Credentials(key, secret, "HMAC")
+    try:
+        pem = Path(key_file).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a PEM file"
+        raise ConfigurationError(f"{ENV_KEY_FILE}={key_file}: {reason}") from None
+    if "PRIVATE KEY-----" not in pem:  # checked here for a clear error; signing loads the key
+        raise ConfigurationError(f"{ENV_KEY_FILE}={key_file}: not a PEM private key")
+    return Credentials(key, pem, "ED25519")
+
+
+# -- JSON lines ----------------------------------------------------------------------------------
+
+
+def order_line(
+    order: Order, source: str, previous: OrderStatus | None = None
+) -> dict[str, Any]:
+    """An order as a ``"type": "order"`` JSON line."""
+    return {
+        "type": "order",
+        "symbol": order.symbol,
+        "client_order_id": order.client_order_id,
+        "order_id": order.order_id,
+        "side": order.side,
+        "order_type": order.type,
+        "status": order.status.value,
+        "previous": None if previous is None else previous.value,
+        "quantity": plain(order.quantity),
+        "price": plain(order.price),
+        "stop_price": plain(order.stop_price),
+        "time_in_force": order.time_in_force,
+        "executed_qty": plain(order.executed_qty),
+        "cumulative_quote_qty": plain(order.cumulative_quote_qty),
+        "update_time": order.update_time,
+        "reason": order.reason,
+        "source": source,
+    }
+
+
+def event_line(event: OrderEvent) -> dict[str, Any]:
+    """The JSON line of one order event."""
+    if isinstance(event, OrderUpdate):
+        return order_line(event.order, event.source, event.previous)
+    if isinstance(event, Fill):
+        return {
+            "type": "fill",
+            "symbol": event.symbol,
+            "client_order_id": event.client_order_id,
+            "order_id": event.order_id,
+            "trade_id": event.trade_id,
+            "price": plain(event.price),
+            "qty": plain(event.qty),
+            "commission": plain(event.commission),
+            "commission_asset": event.commission_asset,
+            "time": event.time,
+            "is_maker": event.is_maker,
+            "source": event.source,
+        }
+    if isinstance(event, Balance):
+        return {
+            "type": "balance",
+            "asset": event.asset,
+            "free": plain(event.free),
+            "locked": plain(event.locked),
+            "update_time": event.update_time,
+            "source": event.source,
+        }
+    return {
+        "type": "reconciliation",
+        "reason": event.reason,
+        "orders_checked": event.orders_checked,
+        "corrections": event.corrections,
+        "fills_found": event.fills_found,
+        "source": event.source,
+    }
+
+
+# -- the human view ------------------------------------------------------------------------------
+
+_STATUS_STYLES = {
+    OrderStatus.FILLED: "bold green",
+    OrderStatus.PARTIALLY_FILLED: "green",
+    OrderStatus.NEW: "cyan",
+    OrderStatus.CANCELED: "yellow",
+    OrderStatus.EXPIRED: "yellow",
+    OrderStatus.EXPIRED_IN_MATCH: "yellow",
+    OrderStatus.REJECTED: "bold red",
+    OrderStatus.NOT_PLACED: "bold red",
+    OrderStatus.UNKNOWN: "bold magenta",
+}
+
+
+def _amount(value: Decimal | None) -> str:
+    """A decimal without the exchange's trailing zeros, for reading (JSON keeps them)."""
+    if value is None:
+        return "-"
+    text = plain(value) or "0"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def describe_order(order: Order) -> Text:
+    """``BTCUSDT BUY LIMIT 0.5 @ 150 GTC  NEW  filled 0/0.5  id 12 (st...)``: one order."""
+    text = Text()
+    text.append(f"{order.symbol} ", style="bold")
+    text.append(order.side, style="green" if order.side == "BUY" else "red")
+    text.append(f" {order.type} {_amount(order.quantity)}")
+    if order.price is not None:
+        text.append(f" @ {_amount(order.price)}")
+    if order.stop_price is not None:
+        text.append(f" stop {_amount(order.stop_price)}")
+    if order.time_in_force:
+        text.append(f" {order.time_in_force}")
+    text.append("  ")
+    text.append(order.status.value, style=_STATUS_STYLES.get(order.status, ""))
+    text.append(f"  filled {_amount(order.executed_qty)}/{_amount(order.quantity)}")
+    if order.average_price is not None:
+        text.append(f" avg {_amount(order.average_price.normalize())}")
+    order_id = "-" if order.order_id is None else str(order.order_id)
+    text.append(f"  order id {order_id}  client id {order.client_order_id}", style="dim")
+    if order.reason:
+        text.append(f"  ({order.reason})", style="red")
+    return text
+
+
+def describe(event: OrderEvent) -> Text:
+    """One event as one readable line (no time stamp: the caller adds it)."""
+    if isinstance(event, OrderUpdate):
+        text = Text("order    ", style="bold")
+        text.append_text(describe_order(event.order))
+    elif isinstance(event, Fill):
+        text = Text("fill     ", style="bold green")
+        text.append(f"{event.symbol} {_amount(event.qty)} @ {_amount(event.price)}")
+        fee = f"fee {_amount(event.commission)} {event.commission_asset or ''}".rstrip()
+        role = {True: "maker", False: "taker", None: ""}[event.is_maker]
+        text.append(f"  {fee}  {role}".rstrip())
+        text.append(
+            f"  trade {event.trade_id}  order id {event.order_id}  client id "
+            f"{event.client_order_id}",
+            style="dim",
+        )
+    elif isinstance(event, Balance):
+        text = Text("balance  ", style="bold blue")
+        text.append(f"{event.asset} free {_amount(event.free)} locked {_amount(event.locked)}")
+    else:
+        text = Text("reconciled ", style="bold")
+        text.append(
+            f"({event.reason}): {event.orders_checked} orders checked, "
+            f"{event.corrections} corrections, {event.fills_found} fills found"
+        )
+    text.append(f"  [{event.source}]", style="dim")
+    return text
+
+
+def _clock() -> str:
+    now = time.time()
+    return time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+
+
+# -- streamer orders -----------------------------------------------------------------------------
+
+Writer = Callable[[list[OrderEvent]], None]
+
+
+def json_writer(out: IO[bytes]) -> Writer:
+    def write(events: list[OrderEvent]) -> None:
+        if events:
+            out.write(b"".join(orjson.dumps(event_line(e)) + b"\n" for e in events))
+            out.flush()
+
+    return write
+
+
+def console_writer(console: Console) -> Writer:
+    def write(events: list[OrderEvent]) -> None:
+        for event in events:
+            line = Text(f"{_clock()}  ", style="dim")
+            line.append_text(describe(event))
+            console.print(line, soft_wrap=True, highlight=False)
+
+    return write
+
+
+def starting_state(s: Streamer) -> list[OrderEvent]:
+    """What the start's reconciliation found, as events: open orders, non-zero balances."""
+    found: list[OrderEvent] = [
+        OrderUpdate(order, None, "reconciliation") for order in s.orders() if not order.terminal
+    ]
+    for balance in sorted(s.balances().values(), key=lambda b: b.asset):
+        if balance.free or balance.locked:
+            found.append(balance)
+    return found
+
+
+async def watch_orders(s: Streamer, stop: asyncio.Event, write: Writer) -> None:
+    """Subscribe to the account, write its starting state, then every event until ``stop``."""
+    ready = asyncio.ensure_future(s.track_orders())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not ready.done():  # stopped while subscribing: a slow or silent host
+        ready.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StreamerError):
+            await ready
+        return
+    ready.result()  # its error, if any: one line and status 2 (run_session)
+    updates = s.order_updates()
+    queued: asyncio.Queue[OrderEvent] = asyncio.Queue()
+
+    async def pump() -> None:
+        async for event in updates:
+            queued.put_nowait(event)
+
+    pumping = asyncio.create_task(pump())
+    # One turn of the loop lets the pump subscribe (the facade is ready, so its first step
+    # registers the consumer without waiting). Taken after that, the starting state holds
+    # whatever happened before the subscription; an event in between shows twice, never not.
+    await asyncio.sleep(0)
+    write(starting_state(s))
+    try:
+        while not stop.is_set():
+            getting = asyncio.ensure_future(queued.get())
+            stopping = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if getting in done:
+                batch = [getting.result()]
+                while not queued.empty():
+                    batch.append(queued.get_nowait())
+                write(batch)
+            else:
+                getting.cancel()
+            if pumping.done():
+                pumping.result()  # the stream ended: the Streamer closed, or an error
+                return
+    finally:
+        pumping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumping
+        rest: list[OrderEvent] = []
+        while not queued.empty():
+            rest.append(queued.get_nowait())
+        write(rest)
+
+
+def _streamer(endpoints: Endpoints, credentials: Credentials, **settings: Any) -> Streamer:
+    """A Streamer for orders only: no books, so no market data is fetched."""
+    given = {name: value for name, value in settings.items() if value is not None}
+    return Streamer(endpoints, credentials=credentials, audit_interval=None, **given)
+
+
+def cmd_orders(args: argparse.Namespace) -> int:
+    try:
+        credentials = credentials_from_env()
+        endpoints = _endpoints(args)
+        streamer = _streamer(
+            endpoints, credentials, reconcile_interval=args.reconcile_interval
+        )
+    except StreamerError as exc:
+        error_line(PROG_ORDERS, exc)
+        return 2
+    if args.json:
+        write = json_writer(sys.stdout.buffer)
+    else:
+        console = Console()
+        console.print(
+            f"{PROG_ORDERS}: {endpoints.venue} at {endpoints.rest}, key "
+            f"{_key_hint(credentials)} ({credentials.key_type}); Ctrl-C to quit",
+            style="dim",
+            highlight=False,
+        )
+        write = console_writer(console)
+
+    async def session(s: Streamer, stop: asyncio.Event) -> None:
+        await watch_orders(s, stop, write)
+
+    return _guard_pipe(lambda: run(run_session(PROG_ORDERS, streamer, session, args.seconds)))
+
+
+def _key_hint(credentials: Credentials) -> str:
+    """The API key's first characters (the key is not secret, but there is no need for all)."""
+    key = credentials.api_key
+    return key[:6] + "…" if len(key) > 10 else "…"
+
+
+def _guard_pipe(main: Callable[[], int]) -> int:
+    try:
+        return main()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep the interpreter's own final
+        # flush of stdout from failing again (the recipe of the `signal` module's docs).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+# -- streamer order place / cancel ---------------------------------------------------------------
+
+
+def reason_line(exc: StreamerError) -> str:
+    """Why an order was not placed or cancelled, on one line: the error's kind first."""
+    kind = type(exc).__name__
+    text = " ".join(str(exc).split())
+    if exc.code is not None and str(exc.code) not in text:
+        text = f"{exc.code} {text}"
+    if isinstance(exc, InvalidOrder):
+        details = [d for d in (exc.filter, exc.nearest and f"nearest valid {exc.nearest}") if d]
+        if details and not all(d in text for d in details):
+            text = f"{text} ({'; '.join(details)})"
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        text = f"{text} (retry after {exc.retry_after:g} s)"
+    return f"{kind}: {text}"
+
+
+async def _one_shot(
+    prog: str, streamer: Streamer, body: Callable[[Streamer], Awaitable[int]]
+) -> int:
+    try:
+        async with streamer:
+            return await body(streamer)
+    except StreamerError as exc:
+        error_line(prog, reason_line(exc) if _is_order_error(exc) else exc)
+        return 2
+    except OSError as exc:
+        error_line(prog, exc)
+        return 2
+
+
+def _is_order_error(exc: StreamerError) -> bool:
+    return isinstance(exc, InvalidOrder | OrderRejected | OrderNotFound | RateLimited)
+
+
+def _print_order(order: Order, source: str, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(order_line(order, source)) + b"\n")
+        sys.stdout.flush()
+    else:
+        Console().print(describe_order(order), soft_wrap=True, highlight=False)
+
+
+def _interruptible(prog: str, main: Callable[[], int]) -> int:
+    try:
+        return _guard_pipe(main)
+    except KeyboardInterrupt:
+        error_line(prog, "interrupted; the order's state: `streamer orders` shows it")
+        return INTERRUPTED
+
+
+class OrderWatch:
+    """The updates of one order, gathered from ``order_updates()`` by a task of its own."""
+
+    def __init__(self, s: Streamer, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+        self.last: OrderUpdate | None = None
+        self._updates = s.order_updates()
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Subscribe: the facade is ready (``track_orders``), so the task's first step
+        registers its consumer without waiting, and one turn of the loop runs that step."""
+        self._task = asyncio.create_task(self._pump())
+        await asyncio.sleep(0)
+
+    async def _pump(self) -> None:
+        async for event in self._updates:
+            if isinstance(event, OrderUpdate) and (
+                event.order.client_order_id == self.client_order_id
+            ):
+                async with self._changed:
+                    self.last = event
+                    self._changed.notify_all()
+
+    async def wait(self, done: Callable[[OrderUpdate], bool]) -> OrderUpdate:
+        """The first update of the order for which ``done`` holds (every change has one)."""
+        async with self._changed:
+            while self.last is None or not done(self.last):
+                assert self._task is not None
+                if self._task.done():
+                    self._task.result()
+                    raise StreamerError("the order stream ended")
+                await self._changed.wait()
+            return self.last
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _resolved(update: OrderUpdate) -> bool:
+    return update.order.status not in (OrderStatus.SENT, OrderStatus.UNKNOWN)
+
+
+def _print_update(update: OrderUpdate, as_json: bool) -> None:
+    if as_json:
+        line = order_line(update.order, update.source, update.previous)
+        sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
+        sys.stdout.flush()
+    else:
+        Console().print(describe_order(update.order), soft_wrap=True, highlight=False)
+
+
+def cmd_place(args: argparse.Namespace) -> int:
+    time_in_force = args.time_in_force
+    if time_in_force is None and args.type in LIMIT_TYPES:
+        time_in_force = "GTC"
+    try:
+        credentials = credentials_from_env()
+        streamer = _streamer(_endpoints(args), credentials, order_timeout=args.timeout)
+    except StreamerError as exc:
+        error_line(PROG_PLACE, exc)
+        return 2
+    cid = args.client_order_id or new_client_order_id()
+    bound = (args.timeout or DEFAULT_ORDER_TIMEOUT) + DEFAULT_NOT_PLACED_AFTER + RESOLVE_MARGIN
+
+    async def place(s: Streamer) -> int:
+        await s.track_orders()
+        watch = OrderWatch(s, cid)
+        await watch.start()
+        try:
+            return await _place(s, watch)
+        finally:
+            await watch.close()
+
+    async def _place(s: Streamer, watch: OrderWatch) -> int:
+        try:
+            handle = await s.place_order(
+                args.symbol,
+                args.side,
+                args.type,
+                quantity=args.quantity,
+                price=args.price,
+                stop_price=args.stop_price,
+                time_in_force=time_in_force,
+                client_order_id=cid,
+            )
+        except (OrderRejected, RateLimited) as exc:
+            if args.json:  # its REJECTED update is on its way to the watch already
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RESOLVE_MARGIN):
+                        _print_update(await watch.wait(_resolved), True)
+            raise
+        if handle.status is OrderStatus.UNKNOWN:
+            print(
+                f"{PROG_PLACE}: outcome unknown ({handle.order.reason}); resolving {cid} by "
+                "querying it",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
+            async with asyncio.timeout(bound):
+                update = await watch.wait(_resolved)
+        except TimeoutError:
+            raise StreamerError(
+                f"UNKNOWN: no outcome for {cid} after {bound:g} s; `streamer orders` shows it"
+            ) from None
+        _print_update(update, args.json)
+        order = update.order
+        if order.status in NOT_PLACED:
+            error_line(PROG_PLACE, f"{order.status.value}: {order.reason or 'no reason given'}")
+            return 2
+        return 0
+
+    return _interruptible(PROG_PLACE, lambda: run(_one_shot(PROG_PLACE, streamer, place)))
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    try:
+        credentials = credentials_from_env()
+        streamer = _streamer(_endpoints(args), credentials)
+    except StreamerError as exc:
+        error_line(PROG_CANCEL, exc)
+        return 2
+
+    async def cancel(s: Streamer) -> int:
+        order = await s.cancel_order(args.symbol, args.client_order_id)
+        _print_order(order, "rest", args.json)
+        return 0
+
+    return _interruptible(PROG_CANCEL, lambda: run(_one_shot(PROG_CANCEL, streamer, cancel)))
