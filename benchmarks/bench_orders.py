@@ -374,9 +374,7 @@ def run_client(
     # the key in the environment, not on a command line that `ps` shows
     env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_API_KEY=key, BENCH_API_SECRET=secret)
     try:
-        done = subprocess.run(
-            cmd, capture_output=True, timeout=CLIENT_TIMEOUT, cwd=ROOT, env=env
-        )
+        done = subprocess.run(cmd, capture_output=True, timeout=CLIENT_TIMEOUT, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"no answer within {CLIENT_TIMEOUT:.0f} s"}
     lines = done.stdout.strip().splitlines()
@@ -547,7 +545,9 @@ def main(argv: list[str] | None = None) -> int:
             for n, client in enumerate(clients):
                 key, secret = asyncio.run(new_account(urls["rest"]))
                 plan = Plan(price, args.limits, args.markets, tag=f"{round_}c{n}x")
-                runs[client].append(run_client(client, urls["rest"], plan, args.uvloop, key, secret))
+                runs[client].append(
+                    run_client(client, urls["rest"], plan, args.uvloop, key, secret)
+                )
     tracker = [tracker_rate(args.tracker_orders) for _ in range(args.repeat)]
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",

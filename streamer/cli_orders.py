@@ -73,7 +73,6 @@ from streamer.order_models import (
     OrderEvent,
     OrderStatus,
     OrderUpdate,
-    Reconciled,
     plain,
 )
 
@@ -236,9 +235,7 @@ def credentials_from_env(environ: Mapping[str, str] = os.environ) -> Credentials
 # -- JSON lines ----------------------------------------------------------------------------------
 
 
-def order_line(
-    order: Order, source: str, previous: OrderStatus | None = None
-) -> dict[str, Any]:
+def order_line(order: Order, source: str, previous: OrderStatus | None = None) -> dict[str, Any]:
     """An order as a ``"type": "order"`` JSON line."""
     return {
         "type": "order",
@@ -478,9 +475,7 @@ def cmd_orders(args: argparse.Namespace) -> int:
     try:
         credentials = credentials_from_env()
         endpoints = _endpoints(args)
-        streamer = _streamer(
-            endpoints, credentials, reconcile_interval=args.reconcile_interval
-        )
+        streamer = _streamer(endpoints, credentials, reconcile_interval=args.reconcile_interval)
     except StreamerError as exc:
         error_line(PROG_ORDERS, exc)
         return 2
@@ -661,7 +656,7 @@ def cmd_place(args: argparse.Namespace) -> int:
                 time_in_force=time_in_force,
                 client_order_id=cid,
             )
-        except (OrderRejected, RateLimited) as exc:
+        except (OrderRejected, RateLimited):
             if args.json:  # its REJECTED update is on its way to the watch already
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(RESOLVE_MARGIN):
