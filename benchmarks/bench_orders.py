@@ -13,8 +13,9 @@ few orders of each kind that is not counted. Timed with ``time.perf_counter``:
   MARKET order's notional check reads the book's mid rather than asking for a ticker): **place
   -> REST ack -> executionReport applied**, the time from the call until both the REST answer
   has been applied to the tracker (``place_order`` returned) and the order's executionReport
-  from the user-data stream has been (its ``OrderUpdate`` with ``source="stream"``, seen on
-  ``order_updates()``); also place -> REST ack alone (``place_order`` returned), the same
+  from the user-data stream has been (``OrderTracker.receive_event`` returned, seen through a
+  wrapper: a report that confirms what the answer said emits no event to watch); also
+  place -> REST ack alone (``place_order`` returned), the same
   measure as the peers'; cancels likewise (``cancel_order``, then its CANCELED report).
   Before anything is sent the order is checked and quantized against the symbol's filters and
   tracked; that is in the time.
@@ -148,23 +149,16 @@ class Plan:
 
 async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
     from streamer import Credentials, Endpoints, Streamer
-    from streamer.order_models import TERMINAL, OrderStatus, OrderUpdate
+    from streamer.order_models import TERMINAL, OrderStatus
 
     times: Timings = {"place_rest": [], "place": [], "cancel_rest": [], "cancel": []}
     times |= {"market_rest": [], "market": []}
-    # client order id -> (the statuses awaited from the stream, when seen)
-    waiting: dict[str, tuple[frozenset[OrderStatus], asyncio.Future[float]]] = {}
-
-    async def pump(s: Streamer) -> None:
-        async for event in s.order_updates():
-            if isinstance(event, OrderUpdate) and event.source == "stream":
-                entry = waiting.get(event.order.client_order_id)
-                if entry and event.order.status in entry[0] and not entry[1].done():
-                    entry[1].set_result(time.perf_counter())
+    # client order id -> (the statuses awaited from the stream, when their report was applied)
+    waiting: dict[str, tuple[frozenset[str], asyncio.Future[float]]] = {}
 
     def expect(cid: str, statuses: frozenset[OrderStatus]) -> asyncio.Future[float]:
         seen: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        waiting[cid] = (statuses, seen)
+        waiting[cid] = (frozenset(s.value for s in statuses), seen)
         return seen
 
     new = frozenset({OrderStatus.NEW})
@@ -175,8 +169,20 @@ async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
         endpoints, symbols=[SYMBOL], credentials=credentials, audit_interval=None
     ) as s:
         await s.track_orders()
-        pumping = asyncio.create_task(pump(s))
-        await asyncio.sleep(0)  # the pump subscribes in its first step
+        # The moment an executionReport has been applied to the tracker: a report that only
+        # confirms what the REST answer already said changes nothing, so no OrderUpdate shows
+        # it; the benchmark wraps the tracker's receive_event instead (private: _trading).
+        tracker = s._trading.tracker  # type: ignore[union-attr]
+        receive = tracker.receive_event
+
+        def timed(event: Any) -> None:
+            receive(event)
+            if event.get("e") == "executionReport":
+                entry = waiting.get(event.get("C") or event.get("c"))
+                if entry and event.get("X") in entry[0] and not entry[1].done():
+                    entry[1].set_result(time.perf_counter())
+
+        tracker.receive_event = timed
         async with asyncio.timeout(60):  # the book live: a MARKET order's reference price
             async for _ in s.book(SYMBOL, depth=1):
                 break
@@ -217,7 +223,6 @@ async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
                 times["market"].append(max(t_rest, t_stream) - t0)
 
         await _drive(plan, one_limit, one_market)
-        pumping.cancel()
     return times
 
 

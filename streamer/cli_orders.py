@@ -60,8 +60,8 @@ from streamer.cli_live import error_line, positive_float, run_session
 from streamer.config import Credentials, Endpoints
 from streamer.errors import (
     ConfigurationError,
+    ExchangeError,
     InvalidOrder,
-    OrderNotFound,
     OrderRejected,
     RateLimited,
     StreamerError,
@@ -439,23 +439,23 @@ async def watch_orders(s: Streamer, stop: asyncio.Event, write: Writer) -> None:
     # whatever happened before the subscription; an event in between shows twice, never not.
     await asyncio.sleep(0)
     write(starting_state(s))
+    stopping = asyncio.ensure_future(stop.wait())
     try:
-        while not stop.is_set():
+        while not stopping.done():
             getting = asyncio.ensure_future(queued.get())
-            stopping = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if getting in done:
+            await asyncio.wait({getting, stopping, pumping}, return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done():
+                getting.cancel()
+            else:
                 batch = [getting.result()]
                 while not queued.empty():
                     batch.append(queued.get_nowait())
                 write(batch)
-            else:
-                getting.cancel()
             if pumping.done():
-                pumping.result()  # the stream ended: the Streamer closed, or an error
+                pumping.result()  # its error, if it failed; else the Streamer closed
                 return
     finally:
+        stopping.cancel()
         pumping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pumping
@@ -547,7 +547,8 @@ async def _one_shot(
 
 
 def _is_order_error(exc: StreamerError) -> bool:
-    return isinstance(exc, InvalidOrder | OrderRejected | OrderNotFound | RateLimited)
+    """Errors worth their kind's name on the line (the others' messages say it already)."""
+    return isinstance(exc, InvalidOrder | ExchangeError)
 
 
 def _print_order(order: Order, source: str, as_json: bool) -> None:
