@@ -401,68 +401,36 @@ def console_writer(console: Console) -> Writer:
     return write
 
 
-def starting_state(s: Streamer) -> list[OrderEvent]:
-    """What the start's reconciliation found, as events: open orders, non-zero balances."""
-    found: list[OrderEvent] = [
-        OrderUpdate(order, None, "reconciliation") for order in s.orders() if not order.terminal
-    ]
-    for balance in sorted(s.balances().values(), key=lambda b: b.asset):
-        if balance.free or balance.locked:
-            found.append(balance)
-    return found
-
-
 async def watch_orders(s: Streamer, stop: asyncio.Event, write: Writer) -> None:
-    """Subscribe to the account, write its starting state, then every event until ``stop``."""
-    ready = asyncio.ensure_future(s.track_orders())
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    if not ready.done():  # stopped while subscribing: a slow or silent host
-        ready.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StreamerError):
-            await ready
-        return
-    ready.result()  # its error, if any: one line and status 2 (run_session)
-    updates = s.order_updates()
-    queued: asyncio.Queue[OrderEvent] = asyncio.Queue()
-
-    async def pump() -> None:
-        async for event in updates:
-            queued.put_nowait(event)
-
-    pumping = asyncio.create_task(pump())
-    # One turn of the loop lets the pump subscribe (the facade is ready, so its first step
-    # registers the consumer without waiting). Taken after that, the starting state holds
-    # whatever happened before the subscription; an event in between shows twice, never not.
-    await asyncio.sleep(0)
-    write(starting_state(s))
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        while not stopping.done():
-            getting = asyncio.ensure_future(queued.get())
-            await asyncio.wait({getting, stopping, pumping}, return_when=asyncio.FIRST_COMPLETED)
-            if not getting.done():
-                getting.cancel()
-            else:
-                batch = [getting.result()]
-                while not queued.empty():
-                    batch.append(queued.get_nowait())
-                write(batch)
-            if pumping.done():
-                pumping.result()  # its error, if it failed; else the Streamer closed
+    """Every order event until ``stop``, from before the subscription: the start's
+    reconciliation comes first (the open orders and the balances it finds)."""
+    async with s.order_updates() as updates:  # collects from here on
+        ready = asyncio.ensure_future(s.track_orders())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not ready.done():  # stopped while subscribing: a slow or silent host
+                ready.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StreamerError):
+                    await ready
                 return
-    finally:
-        stopping.cancel()
-        pumping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pumping
-        rest: list[OrderEvent] = []
-        while not queued.empty():
-            rest.append(queued.get_nowait())
-        write(rest)
+            ready.result()  # its error, if any: one line and status 2 (run_session)
+            while True:
+                write(updates.take_all())
+                getting = asyncio.ensure_future(anext(updates))
+                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():  # stopped (a cancelled wait takes nothing)
+                    getting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await getting
+                    return
+                try:
+                    write([getting.result()])
+                except StopAsyncIteration:  # the Streamer closed
+                    return
+        finally:
+            stopping.cancel()
+            write(updates.take_all())
 
 
 def _streamer(endpoints: Endpoints, credentials: Credentials, **settings: Any) -> Streamer:
@@ -551,14 +519,6 @@ def _is_order_error(exc: StreamerError) -> bool:
     return isinstance(exc, InvalidOrder | ExchangeError)
 
 
-def _print_order(order: Order, source: str, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.buffer.write(orjson.dumps(order_line(order, source)) + b"\n")
-        sys.stdout.flush()
-    else:
-        Console().print(describe_order(order), soft_wrap=True, highlight=False)
-
-
 def _interruptible(prog: str, main: Callable[[], int]) -> int:
     try:
         return _guard_pipe(main)
@@ -567,60 +527,42 @@ def _interruptible(prog: str, main: Callable[[], int]) -> int:
         return INTERRUPTED
 
 
-class OrderWatch:
-    """The updates of one order, gathered from ``order_updates()`` by a task of its own."""
-
-    def __init__(self, s: Streamer, client_order_id: str) -> None:
-        self.client_order_id = client_order_id
-        self.last: OrderUpdate | None = None
-        self._updates = s.order_updates()
-        self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Subscribe: the facade is ready (``track_orders``), so the task's first step
-        registers its consumer without waiting, and one turn of the loop runs that step."""
-        self._task = asyncio.create_task(self._pump())
-        await asyncio.sleep(0)
-
-    async def _pump(self) -> None:
-        async for event in self._updates:
-            if isinstance(event, OrderUpdate) and (
-                event.order.client_order_id == self.client_order_id
-            ):
-                async with self._changed:
-                    self.last = event
-                    self._changed.notify_all()
-
-    async def wait(self, done: Callable[[OrderUpdate], bool]) -> OrderUpdate:
-        """The first update of the order for which ``done`` holds (every change has one)."""
-        async with self._changed:
-            while self.last is None or not done(self.last):
-                assert self._task is not None
-                if self._task.done():
-                    self._task.result()
-                    raise StreamerError("the order stream ended")
-                await self._changed.wait()
-            return self.last
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+def _resolved(order: Order) -> bool:
+    return order.status not in (OrderStatus.SENT, OrderStatus.UNKNOWN)
 
 
-def _resolved(update: OrderUpdate) -> bool:
-    return update.order.status not in (OrderStatus.SENT, OrderStatus.UNKNOWN)
+def order_trace(events: list[OrderEvent], order: Order) -> list[OrderEvent]:
+    """The events of ``order`` among ``events`` (its updates and fills, in order), ending with
+    its state now: the last one when that is an update showing it, else one more update."""
+    cid = order.client_order_id
+    mine: list[OrderEvent] = [
+        e
+        for e in events
+        if (isinstance(e, OrderUpdate) and e.order.client_order_id == cid)
+        or (isinstance(e, Fill) and e.client_order_id == cid)
+    ]
+    updates = [e for e in mine if isinstance(e, OrderUpdate)]
+    last = updates[-1] if updates else None
+    if last is None:  # no change seen here (the order was known before): its state as read
+        mine.append(OrderUpdate(order, None, "rest"))
+    elif mine[-1] is not last or last.order != order:  # a fill after it, or a newer state
+        same = last.order.status is order.status
+        mine.append(OrderUpdate(order, last.previous if same else last.order.status, last.source))
+    return mine
 
 
-def _print_update(update: OrderUpdate, as_json: bool) -> None:
+def _print_trace(trace: list[OrderEvent], as_json: bool) -> None:
+    """With --json every line (the last: the order); for a person the fills, then the order."""
     if as_json:
-        line = order_line(update.order, update.source, update.previous)
-        sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
-        sys.stdout.flush()
-    else:
-        Console().print(describe_order(update.order), soft_wrap=True, highlight=False)
+        json_writer(sys.stdout.buffer)(trace)
+        return
+    console = Console()
+    for event in trace:
+        if isinstance(event, Fill):
+            console.print(describe(event), soft_wrap=True, highlight=False)
+    last = trace[-1]
+    assert isinstance(last, OrderUpdate)
+    console.print(describe_order(last.order), soft_wrap=True, highlight=False)
 
 
 def cmd_place(args: argparse.Namespace) -> int:
@@ -637,48 +579,38 @@ def cmd_place(args: argparse.Namespace) -> int:
     bound = (args.timeout or DEFAULT_ORDER_TIMEOUT) + DEFAULT_NOT_PLACED_AFTER + RESOLVE_MARGIN
 
     async def place(s: Streamer) -> int:
-        await s.track_orders()
-        watch = OrderWatch(s, cid)
-        await watch.start()
-        try:
-            return await _place(s, watch)
-        finally:
-            await watch.close()
-
-    async def _place(s: Streamer, watch: OrderWatch) -> int:
-        try:
-            handle = await s.place_order(
-                args.symbol,
-                args.side,
-                args.type,
-                quantity=args.quantity,
-                price=args.price,
-                stop_price=args.stop_price,
-                time_in_force=time_in_force,
-                client_order_id=cid,
-            )
-        except (OrderRejected, RateLimited):
-            if args.json:  # its REJECTED update is on its way to the watch already
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(RESOLVE_MARGIN):
-                        _print_update(await watch.wait(_resolved), True)
-            raise
-        if handle.status is OrderStatus.UNKNOWN:
-            print(
-                f"{PROG_PLACE}: outcome unknown ({handle.order.reason}); resolving {cid} by "
-                "querying it",
-                file=sys.stderr,
-                flush=True,
-            )
-        try:
-            async with asyncio.timeout(bound):
-                update = await watch.wait(_resolved)
-        except TimeoutError:
-            raise StreamerError(
-                f"UNKNOWN: no outcome for {cid} after {bound:g} s; `streamer orders` shows it"
-            ) from None
-        _print_update(update, args.json)
-        order = update.order
+        async with s.order_updates() as updates:  # this order's events, for the trace
+            try:
+                handle = await s.place_order(
+                    args.symbol,
+                    args.side,
+                    args.type,
+                    quantity=args.quantity,
+                    price=args.price,
+                    stop_price=args.stop_price,
+                    time_in_force=time_in_force,
+                    client_order_id=cid,
+                )
+            except (OrderRejected, RateLimited):
+                # tracked, and REJECTED: with --json its trace goes first, then the reason
+                rejected = next((o for o in s.orders() if o.client_order_id == cid), None)
+                if args.json and rejected is not None:
+                    _print_trace(order_trace(updates.take_all(), rejected), True)
+                raise
+            if handle.status is OrderStatus.UNKNOWN:
+                print(
+                    f"{PROG_PLACE}: outcome unknown ({handle.order.reason}); resolving {cid} "
+                    "by querying it, never sending it again",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            try:
+                order = await handle.wait(_resolved, timeout=bound)
+            except TimeoutError:
+                raise StreamerError(
+                    f"UNKNOWN: no outcome for {cid} after {bound:g} s; `streamer orders` shows it"
+                ) from None
+            _print_trace(order_trace(updates.take_all(), order), args.json)
         if order.status in NOT_PLACED:
             error_line(PROG_PLACE, f"{order.status.value}: {order.reason or 'no reason given'}")
             return 2
@@ -696,8 +628,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         return 2
 
     async def cancel(s: Streamer) -> int:
-        order = await s.cancel_order(args.symbol, args.client_order_id)
-        _print_order(order, "rest", args.json)
-        return 0
+        async with s.order_updates() as updates:
+            order = await s.cancel_order(args.symbol, args.client_order_id)
+            trace = order_trace(updates.take_all(), order)
+        # the cancel's own trace: the state found at the start is not news here
+        _print_trace(trace if args.json else trace[-1:], args.json)
+        return 0 if order.status is OrderStatus.CANCELED else 2
 
     return _interruptible(PROG_CANCEL, lambda: run(_one_shot(PROG_CANCEL, streamer, cancel)))
