@@ -353,11 +353,19 @@ class _Fact:
             executed_qty=self.executed_qty,
             cumulative_quote_qty=held.cumulative_quote_qty if quote is None else quote,
             update_time=time,
-            working=held.working if self.working is None else self.working,
+            working=self._working(held.working),
             # a new status says why by itself (NEW after UNKNOWN drops "timeout")
             reason=self.reason if self.status is not held.status else self.reason or held.reason,
             venue=held.venue,
         )
+
+    def _working(self, held: bool | None) -> bool | None:
+        """Whether it is on the book: what the fact says, else what is held; a finished
+        order never is (REST answers have no ``w``: this keeps the order the same whichever
+        source told us it ended)."""
+        if self.status in TERMINAL:
+            return False
+        return held if self.working is None else self.working
 
     def new_order(self, venue: str) -> Order | None:
         """The order as first seen (not ours, or ours under a reused id); None if too little
@@ -378,7 +386,7 @@ class _Fact:
             executed_qty=self.executed_qty,
             cumulative_quote_qty=self.cumulative_quote_qty or _ZERO,
             update_time=self.time,
-            working=self.working,
+            working=self._working(None),
             reason=self.reason,
             venue=venue,
         )

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from streamer.order_models import TERMINAL, Balance, Fill, OrderStatus, OrderUpdate, Reconciled
+from streamer.order_models import (
+    TERMINAL,
+    Balance,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Reconciled,
+)
 from streamer.sansio.orders import EXCHANGE_STATES, TRANSITIONS, Move, OrderTracker
 from tests.orders_wire import (
     SYMBOL,
@@ -57,8 +65,22 @@ def in_state(state: OrderStatus) -> OrderTracker:
     if state in EXCHANGE_STATES:
         tracker.receive_event(report(x="NEW", status=state.value, z=held_z(state), q=3, time=10))
     tracker.events()
-    assert tracker.get("c1") is not None and tracker.get("c1").status is state  # type: ignore[union-attr]
+    assert tracker.get("c1") is not None and got(tracker, "c1").status is state
     return tracker
+
+
+def got(tracker: OrderTracker, cid: str = "c1") -> Order:
+    """The tracked order under ``cid`` (asserted to exist)."""
+    order = tracker.get(cid)
+    assert order is not None
+    return order
+
+
+def got_id(tracker: OrderTracker, symbol: str, order_id: int) -> Order:
+    """The tracked order ``(symbol, order_id)`` (asserted to exist)."""
+    order = tracker.by_order_id(symbol, order_id)
+    assert order is not None
+    return order
 
 
 def updates(tracker: OrderTracker) -> list[OrderUpdate]:
@@ -180,11 +202,11 @@ def test_create_refuses_the_id_of_an_open_order_and_takes_a_finished_ones() -> N
         placed(tracker)
     tracker.receive_event(report(x="CANCELED", cid="cx", orig="c1", time=20))
     placed(tracker)
-    assert tracker.get("c1").status is S.SENT  # type: ignore[union-attr]
-    assert tracker.by_order_id(SYMBOL, 1).status is S.CANCELED  # type: ignore[union-attr]
+    assert got(tracker, "c1").status is S.SENT
+    assert got_id(tracker, SYMBOL, 1).status is S.CANCELED
     # a late fact about the old order finds it by orderId, not the new order by client id
     tracker.receive_event(report(x="CANCELED", cid="cx", orig="c1", time=21))
-    assert tracker.get("c1").status is S.SENT  # type: ignore[union-attr]
+    assert got(tracker, "c1").status is S.SENT
     assert [o.status for o in tracker.orders()] == [S.CANCELED, S.SENT]
 
 
@@ -197,7 +219,7 @@ def test_a_lower_executed_qty_never_overwrites_even_when_later() -> None:
     tracker.receive_event(report(status="PARTIALLY_FILLED", z="0.5", q=3, time=99))
     tracker.receive_event(report(status="CANCELED", x="CANCELED", z="0.5", q=3, time=99))
     assert updates(tracker) == []
-    assert tracker.get("c1").executed_qty == 1  # type: ignore[union-attr]
+    assert got(tracker, "c1").executed_qty == 1
     assert tracker.counters.stale_ignored == 2
 
 
@@ -242,7 +264,7 @@ def test_a_stale_reports_fill_is_still_reported() -> None:
     tracker.receive_event(fill_report(trade=7, qty=1, z=1, q=3, time=20))
     events = tracker.events()
     assert [type(e) for e in events] == [OrderUpdate, Fill]
-    assert tracker.get("c1").status is S.FILLED  # type: ignore[union-attr]
+    assert got(tracker, "c1").status is S.FILLED
     assert [f.trade_id for f in tracker.fills("c1")] == [7]
     assert tracker.counters.stale_ignored == 1
 
@@ -297,7 +319,8 @@ def test_rest_answer_first_then_its_reports() -> None:
         (12, "rest", False, 500),
     ]
     assert fills[1].price == 101 and fills[1].commission == Decimal("0.001")
-    assert (events[2].previous, events[2].order.status) == (S.SENT, S.FILLED)  # type: ignore[union-attr]
+    assert isinstance(events[2], OrderUpdate)
+    assert (events[2].previous, events[2].order.status) == (S.SENT, S.FILLED)
     assert tracker.counters.duplicate_fills == 2
     assert tracker.counters.stale_ignored == 2  # the NEW and the partial fill report
 
@@ -334,7 +357,7 @@ def test_an_ack_answer_names_the_order_and_reads_as_new() -> None:
     placed(tracker, "c2")
     tracker.receive_event(fill_report(cid="c2", oid=2, trade=1, qty=1, z=1, status="FILLED"))
     tracker.receive_rest_order(ack(cid="c2", oid=2, time=5))
-    assert tracker.get("c2").status is S.FILLED  # type: ignore[union-attr]
+    assert got(tracker, "c2").status is S.FILLED
     assert tracker.counters.stale_ignored == 1
 
 
@@ -360,7 +383,7 @@ def test_a_report_before_the_timeout_keeps_the_order_known() -> None:
     placed(tracker)
     tracker.receive_event(report(x="NEW", time=20))
     tracker.unknown("c1", "timeout")
-    assert tracker.get("c1").status is S.NEW  # type: ignore[union-attr]
+    assert got(tracker, "c1").status is S.NEW
 
 
 def test_not_placed_then_the_exchange_reports_it_is_a_correction() -> None:
@@ -412,7 +435,7 @@ def test_once_known_an_order_is_found_by_its_order_id() -> None:
     tracker = in_state(S.NEW)
     tracker.receive_event(fill_report(cid="renamed", trade=1, qty=1, z=1, q=3, time=20))
     assert len(tracker.orders()) == 1
-    assert tracker.get("c1").executed_qty == 1  # type: ignore[union-attr]
+    assert got(tracker, "c1").executed_qty == 1
     assert tracker.fills("c1")[0].client_order_id == "c1"
 
 
@@ -421,7 +444,7 @@ def test_the_same_client_id_on_another_symbol_is_another_order() -> None:
     tracker = OrderTracker()
     placed(tracker)
     tracker.receive_event(report(x="NEW", symbol="ETHUSDT", oid=9, time=20))
-    assert tracker.get("c1").status is S.SENT  # type: ignore[union-attr]
+    assert got(tracker, "c1").status is S.SENT
     other = tracker.by_order_id("ETHUSDT", 9)
     assert other is not None and other.client_order_id == "c1" and other.status is S.NEW
 
@@ -431,7 +454,7 @@ def test_the_same_order_id_on_another_symbol_is_another_order() -> None:
     tracker = in_state(S.NEW)
     tracker.receive_event(report(x="NEW", symbol="ETHUSDT", cid="e1", oid=1, time=20))
     assert len(tracker.orders()) == 2
-    assert tracker.by_order_id(SYMBOL, 1).client_order_id == "c1"  # type: ignore[union-attr]
+    assert got_id(tracker, SYMBOL, 1).client_order_id == "c1"
 
 
 # --- orders of the account we did not place ------------------------------------------------
@@ -440,11 +463,9 @@ def test_the_same_order_id_on_another_symbol_is_another_order() -> None:
 def test_a_foreign_order_first_seen_on_the_stream_is_tracked() -> None:
     """An order placed elsewhere (web UI, another bot) is tracked from its first report."""
     tracker = OrderTracker()
-    order = {"cid": "web_1", "oid": 77, "side": "SELL", "q": 2, "p": 50000}
-    tracker.receive_event(report(x="NEW", **order))
-    tracker.receive_event(
-        fill_report(trade=3, qty=2, z=2, price=50000, status="FILLED", **order)  # type: ignore[arg-type]
-    )
+    same: dict[str, Any] = {"cid": "web_1", "oid": 77, "side": "SELL", "q": 2, "p": 50000}
+    tracker.receive_event(report(x="NEW", **same))
+    tracker.receive_event(fill_report(trade=3, qty=2, z=2, price=50000, status="FILLED", **same))
     events = tracker.events()
     assert [type(e) for e in events] == [OrderUpdate, Fill, OrderUpdate]
     first = events[0]
@@ -461,8 +482,8 @@ def test_a_foreign_order_first_seen_on_a_fill_or_its_cancel_is_tracked() -> None
     tracker.receive_event(report(x="CANCELED", cid="cx", orig="w3", oid=6))
     events = tracker.events()
     assert [type(e) for e in events] == [Fill, OrderUpdate, OrderUpdate]
-    assert tracker.get("w2").status is S.PARTIALLY_FILLED  # type: ignore[union-attr]
-    assert tracker.get("w3").status is S.CANCELED  # type: ignore[union-attr]
+    assert got(tracker, "w2").status is S.PARTIALLY_FILLED
+    assert got(tracker, "w3").status is S.CANCELED
     assert tracker.open_orders() == [tracker.get("w2")]
 
 
@@ -766,7 +787,7 @@ def test_a_malformed_rest_order_is_counted_and_changes_nothing(body: Any) -> Non
     tracker.receive_rest_order(body)
     tracker.receive_open_orders([body], None)
     assert tracker.counters.malformed == 2
-    assert tracker.events() == [] and tracker.get("c1").status is S.SENT  # type: ignore[union-attr]
+    assert tracker.events() == [] and got(tracker, "c1").status is S.SENT
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,309 @@
+"""Property test: random order lifecycles, delivered out of order, twice, or not at all.
+
+The exchange is modelled as each order's true history: placed (NEW), some fills (the first ones
+maybe at once, reported in the FULL answer), then filled, canceled, expired or left open. That
+history is rendered as everything that reports it: our REST place answer (or a timeout instead:
+``unknown()``, maybe ``not_placed()``), the executionReports (any may be lost), our REST cancel
+answer, openOrders and myTrades snapshots taken at random moments, and a final query and myTrades
+(the reconciliation that catches what was lost). Some orders are not ours (no create, no answer).
+All of it arrives in a random order, with duplicates. Whatever the order, the tracker must end
+in the true state, report every fill exactly once with its true fields, and never emit a change
+that goes backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamer.order_models import TERMINAL, Fill, OrderStatus, OrderUpdate
+from streamer.sansio.orders import EXCHANGE_STATES, OrderTracker
+from tests.orders_wire import fill_report, full_fill, report, rest_order, trade_row
+
+S = OrderStatus
+SYMBOLS = ["AAAUSDT", "BBBUSDT"]
+RANK = {S.SENT: 0, S.UNKNOWN: 1, S.NOT_PLACED: 2, S.NEW: 3, S.PARTIALLY_FILLED: 4}
+
+
+@dataclass
+class State:
+    """The order's true state after one change (the exchange's view)."""
+
+    status: str
+    z: int
+    time: int
+    trade: tuple[int, int, str, str] | None = None  # trade id, qty, price, commission
+
+
+@dataclass
+class Life:
+    """One order's true history and how its placement went."""
+
+    symbol: str
+    order_id: int
+    cid: str
+    ours: bool
+    quantity: int
+    states: list[State] = field(default_factory=list)
+    immediate: int = 0  # states[0 .. immediate] happened at placement (the FULL answer's)
+    answer: str = "answer"  # our place answer: "answer", "timeout", "timeout+not_placed"
+    cancel_answer: bool = False
+
+    @property
+    def trades(self) -> list[tuple[int, int, str, str]]:
+        return [s.trade for s in self.states if s.trade is not None]
+
+    def at(self, time: int) -> State | None:
+        """The true state at ``time`` (None before placement)."""
+        current = None
+        for state in self.states:
+            if state.time <= time:
+                current = state
+        return current
+
+
+def _row(life: Life, state: State) -> dict[str, Any]:
+    """A query answer / openOrders row of ``life`` in ``state``."""
+    return rest_order(
+        symbol=life.symbol, oid=life.order_id, cid=life.cid, status=state.status, z=state.z,
+        q=life.quantity, time=state.time, time_key="updateTime",
+    )  # fmt: skip
+
+
+def _report(life: Life, state: State, previous: State | None) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "symbol": life.symbol, "oid": life.order_id, "q": life.quantity, "z": state.z,
+        "time": state.time,
+    }  # fmt: skip
+    if state.trade is not None:
+        tid, qty, price, commission = state.trade
+        return fill_report(
+            cid=life.cid, trade=tid, qty=qty, price=price, commission=commission,
+            status=state.status, **common,
+        )  # fmt: skip
+    if state.status == "CANCELED":
+        return report(x="CANCELED", cid=f"x-{life.cid}", orig=life.cid, **common)
+    return report(x=state.status, cid=life.cid, **common)
+
+
+@st.composite
+def lives(draw: st.DrawFn) -> tuple[list[Life], int]:
+    """Up to 4 orders on two symbols (ids per symbol overlap across symbols) and the end time."""
+    clock = 1000
+    next_order = dict.fromkeys(SYMBOLS, 1)
+    next_trade = dict.fromkeys(SYMBOLS, 1)
+    out = []
+    for n in range(draw(st.integers(1, 4))):
+        symbol = draw(st.sampled_from(SYMBOLS))
+        quantity = draw(st.integers(1, 6))
+        life = Life(symbol, next_order[symbol], f"o{n}", draw(st.booleans()), quantity)
+        next_order[symbol] += 1
+        clock += draw(st.integers(0, 2))
+        life.states.append(State("NEW", 0, clock))
+        chunks = draw(st.lists(st.integers(1, 3), max_size=4))
+        ending = draw(st.sampled_from(["fill", "cancel", "expire", "open"]))
+        immediate = draw(st.integers(0, len(chunks) + 1))
+        z = 0
+        for i, chunk in enumerate([*chunks, quantity]):  # "fill" completes with the rest
+            chunk = min(chunk, quantity - z)
+            if not chunk or (i == len(chunks) and ending != "fill"):
+                break
+            z += chunk
+            if i >= immediate:  # after placement: later (or in the same ms)
+                clock += draw(st.integers(0, 2))
+            tid = next_trade[symbol]
+            next_trade[symbol] += 1
+            trade = (tid, chunk, f"{100 + tid % 3}.5", f"0.0000{tid}")
+            status = "FILLED" if z == quantity else "PARTIALLY_FILLED"
+            life.states.append(State(status, z, clock, trade))
+        life.immediate = min(immediate, len(life.states) - 1)
+        if life.states[-1].status != "FILLED" and ending in ("cancel", "expire"):
+            clock += draw(st.integers(0, 2))
+            status = "CANCELED" if ending == "cancel" else "EXPIRED"
+            life.states.append(State(status, z, clock))
+        if life.ours:
+            life.answer = draw(st.sampled_from(["answer", "timeout", "timeout+not_placed"]))
+            life.cancel_answer = ending == "cancel" and life.states[-1].status == "CANCELED"
+        out.append(life)
+    return out, clock
+
+
+Message = tuple[str, Any]  # (kind, payload)
+
+
+def messages(draw: st.DrawFn, lifes: list[Life], end: int) -> list[Message]:
+    """Everything that reports the histories, before shuffling."""
+    out: list[Message] = []
+    for life in lifes:
+        for i, state in enumerate(life.states):
+            if draw(st.integers(0, 4)):  # one in five reports is lost
+                out.append(("event", _report(life, state, life.states[i - 1] if i else None)))
+        if life.ours:
+            if life.answer == "answer":
+                placed = life.states[life.immediate]
+                fills = [
+                    full_fill(trade=t[0], qty=t[1], price=t[2], commission=t[3])
+                    for t in (s.trade for s in life.states[1 : life.immediate + 1])
+                    if t is not None
+                ]
+                body = rest_order(
+                    symbol=life.symbol, oid=life.order_id, cid=life.cid, status=placed.status,
+                    z=placed.z, q=life.quantity, time=placed.time, fills=fills,
+                )  # fmt: skip
+                out.append(("rest", body))
+            else:
+                out.append(("unknown", life.cid))
+                if life.answer == "timeout+not_placed":
+                    out.append(("not_placed", life.cid))
+            if life.cancel_answer:
+                last = life.states[-1]
+                body = rest_order(
+                    symbol=life.symbol, oid=life.order_id, cid=f"x-{life.cid}", orig=life.cid,
+                    status="CANCELED", z=last.z, q=life.quantity, time=last.time,
+                )  # fmt: skip
+                out.append(("rest", body))
+        out.append(("query", _row(life, life.states[-1])))  # the reconciliation's query
+    start = min(life.states[0].time for life in lifes)
+    for when in draw(st.lists(st.integers(start, end), max_size=3)):
+        for symbol in SYMBOLS:
+            rows = []
+            for life in lifes:
+                state = life.at(when) if life.symbol == symbol else None
+                if state is not None and S(state.status) not in TERMINAL:
+                    rows.append(_row(life, state))
+            out.append(("open_orders", (symbol, rows)))
+            out.append(("trades", (symbol, _trade_rows(lifes, symbol, when))))
+    for symbol in SYMBOLS:
+        out.append(("trades", (symbol, _trade_rows(lifes, symbol, end))))
+    return out
+
+
+def _trade_rows(lifes: list[Life], symbol: str, until: int) -> list[dict[str, Any]]:
+    rows = [
+        trade_row(
+            symbol=symbol,
+            trade=s.trade[0],
+            oid=life.order_id,
+            qty=s.trade[1],
+            price=s.trade[2],
+            commission=s.trade[3],
+            time=s.time,
+        )
+        for life in lifes
+        if life.symbol == symbol
+        for s in life.states
+        if s.trade is not None and s.time <= until
+    ]
+    return sorted(rows, key=lambda row: int(row["id"]))
+
+
+def deliver(tracker: OrderTracker, lifes: list[Life], delivery: list[Message]) -> None:
+    """Feed the shuffled messages; check each openOrders answer's list of missing orders."""
+    for life in lifes:
+        if life.ours:
+            tracker.create(
+                symbol=life.symbol, side="BUY", type="LIMIT", quantity=Decimal(life.quantity),
+                price=Decimal(100), time_in_force="GTC", client_order_id=life.cid,
+            )  # fmt: skip
+    for kind, payload in delivery:
+        if kind == "event":
+            tracker.receive_event(payload)
+        elif kind in ("rest", "query"):
+            tracker.receive_rest_order(payload, "rest" if kind == "rest" else "reconciliation")
+        elif kind == "unknown":
+            tracker.unknown(payload, "timeout")
+        elif kind == "not_placed":
+            tracker.not_placed(payload, "-2013")
+        elif kind == "open_orders":
+            symbol, rows = payload
+            listed = {row["orderId"] for row in rows}
+            for order in tracker.receive_open_orders(rows, symbol):
+                assert order.symbol == symbol and not order.terminal
+                assert order.status is not S.SENT and order.order_id not in listed
+        else:
+            tracker.receive_trades(*payload)
+
+
+def check_updates(updates: list[OrderUpdate]) -> None:
+    """One order's OrderUpdates: each names the state before it, none goes backwards."""
+    previous = None
+    for update in updates:
+        order = update.order
+        assert update.previous is (None if previous is None else previous.status)
+        if previous is not None:
+            before = previous.status
+            assert before not in TERMINAL or before is S.NOT_PLACED, "changed after the end"
+            assert order.executed_qty >= previous.executed_qty, "executed qty went down"
+            if before is S.NOT_PLACED:
+                assert order.status in EXCHANGE_STATES, "NOT_PLACED only to what the exchange says"
+            elif order.status not in TERMINAL:
+                assert RANK[order.status] >= RANK[before], f"{before} -> {order.status}"
+            if order.status is before:
+                assert order.executed_qty > previous.executed_qty, "a change that changed nothing"
+        previous = order
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Life], list[Message]]:
+    lifes, end = draw(lives())
+    pending = messages(draw, lifes, end)
+    extra = draw(st.lists(st.sampled_from(pending), max_size=len(pending)))  # duplicates
+    delivery = draw(st.permutations(pending + extra))
+    # unknown() comes before not_placed() (the lead declares NOT_PLACED only after UNKNOWN)
+    for life in lifes:
+        first = {}
+        for i, (kind, payload) in enumerate(delivery):
+            if payload == life.cid:
+                first.setdefault(kind, i)
+        if len(first) == 2 and first["not_placed"] < first["unknown"]:
+            a, b = first["not_placed"], first["unknown"]
+            delivery[a], delivery[b] = delivery[b], delivery[a]
+    return lifes, delivery
+
+
+@settings(max_examples=400, deadline=None)
+@given(scenarios())
+def test_any_delivery_ends_in_the_true_orders_with_every_fill_once(
+    scenario: tuple[list[Life], list[Message]],
+) -> None:
+    """Reordered, duplicated and lost facts: true final state, each fill once, never backwards."""
+    lifes, delivery = scenario
+    tracker = OrderTracker()
+    deliver(tracker, lifes, delivery)
+    events = tracker.events()
+    fills = [e for e in events if isinstance(e, Fill)]
+    true_fills = {
+        (life.symbol, life.order_id, t[0]): (Decimal(t[1]), Decimal(t[2]), Decimal(t[3]))
+        for life in lifes
+        for t in life.trades
+    }
+    got = [(f.symbol, f.order_id, f.trade_id) for f in fills]
+    assert sorted(got) == sorted(true_fills), "every fill exactly once"
+    for f in fills:
+        assert (f.qty, f.price, f.commission) == true_fills[f.symbol, f.order_id, f.trade_id]
+    for life in lifes:
+        final = life.states[-1]
+        order = tracker.by_order_id(life.symbol, life.order_id)
+        assert order is not None and order.client_order_id == life.cid
+        assert (order.status, order.executed_qty) == (S(final.status), final.z)
+        assert order.update_time == final.time
+        assert tracker.get(life.cid) == order
+        assert sorted(f.trade_id for f in tracker.fills(life.cid)) == [t[0] for t in life.trades]
+        check_updates(
+            [
+                e
+                for e in events
+                if isinstance(e, OrderUpdate) and e.order.client_order_id == life.cid
+            ]
+        )
+    live = [life.cid for life in lifes if S(life.states[-1].status) not in TERMINAL]
+    assert sorted(o.client_order_id for o in tracker.open_orders()) == sorted(live)
+    assert tracker.untracked_trade_orders() == []
+    for symbol in SYMBOLS:
+        ids = [t[0] for life in lifes if life.symbol == symbol for t in life.trades]
+        assert tracker.last_trade_id(symbol) == (max(ids) if ids else None)
+    assert tracker.counters.malformed == 0
