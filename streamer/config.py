@@ -113,8 +113,10 @@ class Credentials:
     in PKCS#8 PEM (``key_type="ED25519"``, see :meth:`ed25519`).
 
     The secret is excluded from ``repr`` and comparisons so it cannot leak into logs, and no
-    error raised here quotes it. An Ed25519 PEM is parsed once, here, so that a bad key is a
-    :class:`~streamer.errors.ConfigurationError` before any I/O.
+    error raised here quotes it. :meth:`ed25519` and :meth:`from_env` parse an Ed25519 PEM at
+    once, so that a bad key is a :class:`~streamer.errors.ConfigurationError` before any I/O
+    (the plain constructor does not: an API key alone, as the SBE handshake needs, may come with
+    a placeholder secret).
     """
 
     api_key: str
@@ -126,14 +128,6 @@ class Credentials:
             raise ConfigurationError("api key and secret must both be non-empty")
         if self.key_type not in ("HMAC", "ED25519"):
             raise ConfigurationError(f"unknown key type {self.key_type!r}")
-        if self.key_type == "ED25519":
-            try:
-                load_ed25519_private_key(self.secret)
-            except (ValueError, TypeError, UnsupportedAlgorithm):
-                # from None: the parser's own error must not carry the key's text along.
-                raise ConfigurationError(
-                    "the Ed25519 secret must be an unencrypted PKCS#8 PEM private key"
-                ) from None
 
     def __repr__(self) -> str:
         shown = self.api_key[:4] + "…" if len(self.api_key) > 8 else "…"
@@ -141,8 +135,24 @@ class Credentials:
 
     @classmethod
     def ed25519(cls, api_key: str, private_key_pem: str) -> Credentials:
-        """An Ed25519 key: the API key Binance gave for it and the private key PEM."""
-        return cls(api_key, private_key_pem, "ED25519")
+        """An Ed25519 key: the API key Binance gave for it and the private key PEM
+        (unencrypted PKCS#8); :class:`~streamer.errors.ConfigurationError` if it is not one."""
+        credentials = cls(api_key, private_key_pem, "ED25519")
+        credentials.check_key()
+        return credentials
+
+    def check_key(self) -> None:
+        """Raise :class:`~streamer.errors.ConfigurationError` unless an Ed25519 secret is a
+        usable private key PEM (HMAC secrets are any text)."""
+        if self.key_type != "ED25519":
+            return
+        try:
+            load_ed25519_private_key(self.secret)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            # from None: the parser's own error must not carry the key's text along.
+            raise ConfigurationError(
+                "the Ed25519 secret must be an unencrypted PKCS#8 PEM private key"
+            ) from None
 
     @classmethod
     def from_env(cls, prefix: str = "BINANCE") -> Credentials:
@@ -167,4 +177,6 @@ class Credentials:
             raise ConfigurationError(
                 f"set {prefix}_API_KEY and {prefix}_API_SECRET (or {prefix}_ED25519_KEY_FILE)"
             )
-        return cls(key, secret, os.environ.get(f"{prefix}_KEY_TYPE", "HMAC"))
+        credentials = cls(key, secret, os.environ.get(f"{prefix}_KEY_TYPE", "HMAC"))
+        credentials.check_key()
+        return credentials

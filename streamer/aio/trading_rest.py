@@ -80,7 +80,8 @@ class TradingRest:
     """Signed and typed REST calls over a :class:`RestClient` (see the module docstring).
 
     ``credentials`` may be None for the public calls only (a signed one then raises
-    :class:`~streamer.errors.ConfigurationError`). ``wall`` is the clock the timestamps come
+    :class:`~streamer.errors.ConfigurationError`, as an Ed25519 secret that is no key does
+    here). ``wall`` is the clock the timestamps come
     from (epoch seconds), ``max_wait`` the longest wait for the weight budget before
     :class:`~streamer.errors.RateLimited` is raised instead.
     """
@@ -98,6 +99,8 @@ class TradingRest:
             raise ConfigurationError(f"recv_window must be in 1..60000 ms, got {recv_window!r}")
         if not max_wait >= 0:
             raise ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait!r}")
+        if credentials is not None:
+            credentials.check_key()
         self.rest = rest
         self.credentials = credentials
         self.recv_window = recv_window
