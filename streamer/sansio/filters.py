@@ -331,9 +331,10 @@ def parse_filters(entry: Mapping[str, Any]) -> SymbolFilters:
 # -- numbers -------------------------------------------------------------------------------------
 
 
-def parse_amount(name: str, value: object) -> Decimal:
+def parse_amount(name: str, value: object, *, rounding: bool = False) -> Decimal:
     """``value`` as an exact positive Decimal; :class:`InvalidOrder` (``param=name``) if it is
-    a float, not a plain number, not finite, zero, negative or beyond the wire's 20+20 digits."""
+    a float, not a plain number, not finite, zero, negative or beyond the wire's 20+20 digits
+    (``rounding``: any number of decimals, for a value about to be rounded to a step)."""
     if isinstance(value, float):
         raise InvalidOrder(
             f"{name} {value!r} is a float, which cannot hold most decimals exactly: "
@@ -362,7 +363,7 @@ def parse_amount(name: str, value: object) -> Decimal:
     if number.adjusted() >= _MAX_DIGITS:
         raise InvalidOrder(f"{name} {value!r} has more than 20 integer digits", param=name)
     exponent = number.normalize(_CTX).as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -_MAX_DIGITS:
+    if isinstance(exponent, int) and exponent < -_MAX_DIGITS and not rounding:
         raise InvalidOrder(f"{name} {value!r} has more than 20 decimals", param=name)
     return number
 
@@ -455,7 +456,7 @@ def quantize_price(filters: SymbolFilters, price: Amount, rounding: str = ROUND_
     """``price`` rounded to a multiple of the PRICE_FILTER ``tickSize`` (``rounding``: a
     :mod:`decimal` rounding mode), with the tick's decimals. Bounds are not applied: round,
     then let :func:`prepare_order` check."""
-    value = parse_amount("price", price)
+    value = parse_amount("price", price, rounding=True)
     tick = filters.price_filter.tick_size if filters.price_filter is not None else _ZERO
     return Decimal(spell(_on_grid(value, tick, rounding), tick)) if tick else value
 
@@ -466,7 +467,7 @@ def quantize_qty(
     """``quantity`` rounded to a multiple of the LOT_SIZE ``stepSize`` (and of MARKET_LOT_SIZE's
     with ``market``), with the step's decimals. ROUND_DOWN, the default, never buys or sells more
     than asked. Bounds are not applied."""
-    value = parse_amount("quantity", quantity)
+    value = parse_amount("quantity", quantity, rounding=True)
     step = _grid(filters.lot_size, filters.market_lot_size if market else None).step
     return Decimal(spell(_on_grid(value, step, rounding), step)) if step else value
 

@@ -662,6 +662,9 @@ def test_quantize_qty() -> None:
     )
     assert str(quantize_qty(f, "0.0157", market=True)) == "0.01"
     assert str(quantize_qty(f, "0.0157")) == "0.01570"
+    computed = Decimal(20) / Decimal("262.45")  # 28 digits: rounding them is the point
+    assert str(quantize_qty(BTCUSDT, computed, ROUND_CEILING)) == "0.07621"
+    assert str(quantize_price(BTCUSDT, Decimal(1) / 3)) == "0.33"
 
 
 # -- properties -----------------------------------------------------------------------------------
