@@ -36,8 +36,8 @@ from streamer.errors import (
     RequestTimeout,
     TransportError,
     UnknownOrderStatus,
-    exchange_error,
 )
+from streamer.sansio.error_codes import exchange_error
 from streamer.sansio.ratelimit import WeightBudget
 from streamer.sansio.signing import encode_params
 
@@ -70,7 +70,7 @@ def error_from_response(
     status: int, body: bytes, headers: Mapping[str, str], context: str = "request"
 ) -> ExchangeError:
     """The exception for an error response (protocol §5.2, §5.3): the body's ``code``/``msg``
-    through :func:`streamer.errors.exchange_error`; ``context`` as there."""
+    through :func:`streamer.sansio.error_codes.exchange_error`; ``context`` as there."""
     code: int | None = None
     msg = body[:200].decode("utf-8", "replace")
     try:
@@ -219,9 +219,10 @@ class RestClient:
             raise TransportError(text) from exc
         self._observe(status, answer)
         if body is None:
-            raise exchange_error(
-                status, None, f"{what}: body larger than {MAX_BODY} bytes", context=context
-            )
+            text = f"{what}: HTTP {status}, body larger than {MAX_BODY} bytes"
+            if context == "place" and status < 400:
+                raise UnknownOrderStatus(text, status=status)  # accepted, but unreadable
+            raise ExchangeError(text, status=status)
         if status >= 400:
             raise error_from_response(status, body, answer, context)
         return RestResponse(full_url, status, body, answer)

@@ -16,9 +16,10 @@ same session, the same process-wide weight budget as the snapshots), and adds:
   :class:`~streamer.errors.RateLimited` (:class:`~streamer.errors.IPBanned` during a ban) at
   once and sends nothing: an order queued for a minute is usually not the order one meant.
   Unfilled-order counts (``X-MBX-ORDER-COUNT-10S``/``-1D``) are in :attr:`order_counts`.
-* **Errors**: typed by :func:`streamer.errors.exchange_error` with the request's context, so a
-  placement that may have happened is :class:`~streamer.errors.UnknownOrderStatus` and one that
-  certainly did not is :class:`~streamer.errors.OrderRejected` (see :meth:`place_order`).
+* **Errors**: typed by :func:`~streamer.sansio.error_codes.exchange_error` with the request's
+  context, so a placement that may have happened is :class:`~streamer.errors.UnknownOrderStatus`
+  and one that certainly did not is :class:`~streamer.errors.OrderRejected` (see
+  :meth:`TradingRest.place_order`).
 
 Secrets never leave :class:`~streamer.config.Credentials`: no message, log line or exception
 built here holds the secret or the signed URL.
@@ -42,6 +43,7 @@ from streamer.errors import (
     ExchangeError,
     MalformedMessage,
     StreamerError,
+    UnknownOrderStatus,
     UnknownSymbol,
 )
 from streamer.sansio.filters import SymbolFilters, parse_filters
@@ -408,17 +410,26 @@ class TradingRest:
         """
         body = dict(params)
         body.setdefault("newOrderRespType", "FULL")
-        answer = await self._order_call(
-            "POST",
-            "/api/v3/order",
-            body,
-            weight=1,
-            context="place",
-            client_order_id=params.get("newClientOrderId"),
-            timeout=timeout,
-        )
-        result: dict[str, Any] = _object(answer, "order")
-        return result
+        cid = params.get("newClientOrderId")
+        try:
+            answer = await self._order_call(
+                "POST",
+                "/api/v3/order",
+                body,
+                weight=1,
+                context="place",
+                client_order_id=cid,
+                timeout=timeout,
+            )
+            return _object(answer, "order")
+        except MalformedMessage as exc:
+            # The exchange accepted the order (2xx) but its answer cannot be read: it exists,
+            # in a state we do not know.
+            raise UnknownOrderStatus(
+                f"POST /api/v3/order: unreadable answer ({exc})",
+                symbol=params.get("symbol"),
+                client_order_id=cid,
+            ) from exc
 
     async def cancel_order(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from streamer.errors import (
-    ERROR_CODES,
     AuthenticationError,
     ExchangeError,
     InvalidRequest,
@@ -17,8 +16,8 @@ from streamer.errors import (
     ServerError,
     UnknownOrderStatus,
     UnknownSymbol,
-    exchange_error,
 )
+from streamer.sansio.error_codes import ERROR_CODES, exchange_error
 
 # Every code of the protocol's §5.3 table, with its name there.
 PROTOCOL_CODES = {
