@@ -448,7 +448,9 @@ class Trading:
             else:
                 missing = tracker.receive_open_orders(await rest.open_orders(), None)
             self._publish()
-            checked = len(missing)
+            # Trades before the orders' states: a consumer sees the fills, then the status.
+            for symbol in sorted(tracker.active_symbols()):
+                await self._trades(symbol)
             for order in missing:
                 try:
                     body = await rest.query_order(
@@ -458,10 +460,8 @@ class Trading:
                     continue  # an UNKNOWN one: its resolver decides; anything else: next pass
                 tracker.receive_rest_order(body, source="reconciliation")
                 self._publish()
-            for symbol in sorted(tracker.active_symbols()):
-                await self._trades(symbol)
             tracker.receive_account(await rest.account())
-            tracker.reconciled(reason, checked)
+            tracker.reconciled(reason, len(missing))
             self.counters["reconciliations"] += 1
             self._publish()
 

@@ -6,6 +6,8 @@ and after reconciliation the tracked orders and balances equal the exchange's tr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import AsyncIterator
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -29,6 +31,7 @@ from streamer import (
 )
 from streamer.order_models import OrderEvent
 from streamer.testing import FakeExchange
+from tests.helpers import ed25519_pems
 from tests.integration.live import T
 
 SYMBOL = "BTCUSDT"
@@ -144,6 +147,17 @@ async def assert_fills_once(events: Events, ex: FakeExchange, keys: dict[str, st
     trades = ex.engine.my_trades(account, symbol=SYMBOL, limit=None)
     reported = [f.trade_id for f in events.fills() if f.symbol == SYMBOL]
     assert sorted(reported) == sorted(int(t["id"]) for t in trades)
+
+
+async def place_raw(
+    ex: FakeExchange, keys: dict[str, str], symbol: str, side: str, type: str, qty: Decimal
+) -> None:
+    """An order of another account, straight into the engine (no client of ours involved)."""
+    ex.engine.place_order(
+        ex.auth.account_of(keys["apiKey"]), symbol=symbol, side=side, order_type=type,
+        quantity=qty, price=None, time_in_force=None, client_order_id=None,
+        now_ms=int(time.time() * 1000),
+    )  # fmt: skip
 
 
 async def resting_buy(s: Streamer, ex: FakeExchange, **kw: Any) -> Any:
@@ -433,3 +447,95 @@ async def test_orders_need_credentials(ex: FakeExchange) -> None:
     async with Streamer(ex.endpoints, audit_interval=None) as s:
         with pytest.raises(ConfigurationError):
             await s.place_order(SYMBOL, "BUY", "MARKET", quantity="1")
+
+
+# -- connections ---------------------------------------------------------------------------------
+
+
+async def test_server_shutdown_rotates_without_a_gap(ex: FakeExchange, keys: dict[str, str]) -> None:
+    """serverShutdown on the WS-API: a new session subscribes before the old one closes, no
+    reconciliation is needed, and an order's events arrive once on the new one."""
+    async with streamer(ex, keys) as s:
+        events = await Events(s).start()
+        await s.track_orders()
+        trading = s._trading
+        assert trading is not None and trading.user is not None
+        user = trading.user
+        ex.faults.server_shutdown(channel="wsapi", delay_ms=1500)
+        await events.wait(lambda: user.counters["rotations"] == 1)  # type: ignore[no-any-return]
+        assert user.counters["reconnects"] == 0
+        order = await resting_buy(s, ex)
+        cid = order.client_order_id
+        await events.wait(lambda: any(u.source == "stream" for u in events.updates(cid)))
+        assert not [e for e in events.seen if isinstance(e, Reconciled) and e.reason != "subscribed"]
+        await events.stop()
+
+
+async def test_lifetime_rotation_passes_every_event_once(
+    ex: FakeExchange, keys: dict[str, str]
+) -> None:
+    """Rotation before the lifetime while orders fill: each fill is reported once, even those
+    delivered by both sessions during the overlap."""
+    async with streamer(ex, keys) as s:
+        events = await Events(s).start()
+        await s.track_orders()
+        trading = s._trading
+        assert trading is not None and trading.user is not None
+        user = trading.user
+        user.settings = dataclasses.replace(user.settings, lifetime=0.5)
+        user._wake.set()
+        _, ask = await price_levels(ex)
+        for _ in range(6):
+            await s.place_order(SYMBOL, "BUY", "MARKET", quantity=min_qty(ex, ask))
+            await asyncio.sleep(0.3)
+        await events.wait(lambda: user.counters["rotations"] >= 1)  # type: ignore[no-any-return]
+        await s.reconcile()
+        await assert_fills_once(events, ex, keys)
+        await assert_equals_exchange(s, ex, keys)
+        await events.stop()
+
+
+async def test_ed25519_key_logs_on_and_trades(ex: FakeExchange) -> None:
+    """An Ed25519 key: session.logon + userDataStream.subscribe, signed REST; orders tracked."""
+    private_pem, public_pem = ed25519_pems()
+    keys = await ex.create_account(ed25519_public_key_pem=public_pem)
+    credentials = Credentials.ed25519(keys["apiKey"], private_pem)
+    async with Streamer(
+        ex.endpoints, credentials=credentials, audit_interval=None, reconcile_interval=None
+    ) as s:
+        events = await Events(s).start()
+        order = await resting_buy(s, ex)
+        cid = order.client_order_id
+        await events.wait(lambda: any(u.source == "stream" for u in events.updates(cid)))
+        await s.cancel_order(SYMBOL, cid)
+        await order.wait(timeout=T)
+        await assert_equals_exchange(s, ex, keys)
+        await events.stop()
+
+
+async def test_scheduled_reconciliation_catches_a_silent_fill(
+    ex: FakeExchange, keys: dict[str, str]
+) -> None:
+    """A resting order filled while the stream is silent is found by the scheduled pass
+    (reason "scheduled"), its fill reported once with source reconciliation."""
+    async with streamer(ex, keys, reconcile_interval=1.0, event_timeout=30.0) as s:
+        events = await Events(s).start()
+        _, ask = await price_levels(ex)
+        tick = ex.engine.symbols[SYMBOL].tick_size
+        qty = min_qty(ex, ask)
+        maker = await s.place_order(
+            SYMBOL, "SELL", "LIMIT", quantity=qty, price=ask - tick, time_in_force="GTC"
+        )
+        cid = maker.client_order_id
+        await events.wait(lambda: any(u.source == "stream" for u in events.updates(cid)))
+        ex.faults.silence_user_stream(await account_id(ex, keys), count=None)
+        other = await ex.create_account()  # another account takes our order
+        await place_raw(ex, other, SYMBOL, "BUY", "MARKET", qty)
+        await events.wait(lambda: maker.status is OrderStatus.FILLED)
+        await events.wait(lambda: isinstance(events.seen[-1], Reconciled))
+        fills = [f for f in events.fills() if f.client_order_id == cid]
+        assert [f.source for f in fills] == ["reconciliation"]
+        assert any(isinstance(e, Reconciled) and e.reason == "scheduled" for e in events.seen)
+        ex.faults.clear()
+        await assert_equals_exchange(s, ex, keys)
+        await events.stop()
