@@ -9,9 +9,12 @@ Rules (protocol §4.3, §4.4, §7.2):
 * ``PRICE_FILTER`` on ``price`` and ``stopPrice``: ``minPrice <= p <= maxPrice`` and
   ``p % tickSize == 0`` (not ``(p - minPrice) % tickSize``, since 2022-02-24); every rule is off
   when its value is 0.
-* ``LOT_SIZE`` on the quantity of every order; for MARKET orders ``MARKET_LOT_SIZE`` as well
-  (the local exchange and Binance check both; a MARKET_LOT_SIZE of zeros, as most symbols list,
-  leaves LOT_SIZE alone in force).
+* ``LOT_SIZE`` on the quantity of every order; for MARKET orders ``MARKET_LOT_SIZE`` as well,
+  as the local exchange checks them: the stricter reading of "MARKET_LOT_SIZE is LOT_SIZE for
+  MARKET orders", so no lot passed here is refused there (most symbols list a MARKET_LOT_SIZE
+  of zeros but for ``maxQty``, which leaves LOT_SIZE's step and minimum in force).
+* Asset precision: more decimals than ``baseAssetPrecision`` (quantity) or
+  ``quoteAssetPrecision`` (prices) is -1111 on the exchange; it only matters when a step is 0.
 * ``NOTIONAL`` / ``MIN_NOTIONAL``: ``minNotional <= price * quantity (<= maxNotional)``. Orders
   that execute as market orders (MARKET, STOP_LOSS, TAKE_PROFIT) are checked only where the
   filter applies to market orders (``applyToMarket``, ``applyMinToMarket``,
