@@ -50,6 +50,7 @@ from streamer.errors import (
     OrderNotFound,
     OrderRejected,
     RateLimited,
+    ServerError,
     StreamerClosed,
     StreamerError,
     TransportError,
@@ -333,7 +334,8 @@ class Trading:
         self._confirmed[client_order_id] = False
         try:
             body = await self.rest.cancel_order(symbol, client_order_id=client_order_id)
-        except UnknownOrderStatus:
+        except (UnknownOrderStatus, ServerError):
+            # the cancel may or may not have happened: its event or the next pass says which
             self.on_gap("cancel outcome unknown")
             raise
         except StreamerError as exc:

@@ -133,7 +133,8 @@ class Streamer:
     no audits); ``audit_limit``: levels per side of an audit snapshot (a small one suffices, the
     audit compares inside its window); ``snapshot_limit``: depth of the snapshot a book is built
     from (default 1000: weight 50 on spot, 20 on futures); ``weight_share``: the part of the
-    REST weight budget snapshots may use; ``lifetime``: seconds before a connection is rotated;
+    REST weight budget snapshots may use; ``lifetime``: seconds before a connection (market or
+    user stream) is rotated;
     ``queue_size``: updates a ``book()`` consumer may fall behind before they are merged;
     ``microseconds``: event times in µs (``timeUnit=MICROSECOND``, protocol §1.2), else ms;
     ``market_data="sbe"``: diffs from Binance's binary SBE streams (every 20 ms, event times in
@@ -552,11 +553,16 @@ class Streamer:
                 **self._trading_settings,  # type: ignore[arg-type]
             )
             trading.user = UserStream(
-                UserStreamSettings(self.endpoints.ws_api, silence_timeout=self._user_silence),
+                UserStreamSettings(
+                    self.endpoints.ws_api,
+                    lifetime=self._settings.lifetime,
+                    silence_timeout=self._user_silence,
+                ),
                 credentials,
                 self._session,
                 on_event=trading.on_event,
                 on_gap=trading.on_gap,
+                emit=self._emit,
                 spawn=self._spawn,
                 connections=_connection_budget_of(self.endpoints.ws_api),
                 timestamp=lambda: int(time.time() * 1000 + (rest.offset_ms or 0.0)),

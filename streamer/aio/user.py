@@ -18,6 +18,9 @@ reported to the owner (``on_gap``), who reconciles over REST (protocol §3.4):
   are open, an event delivered by both (byte-identical) is passed on once; no gap is reported,
   because there was none.
 
+Connection changes are reported as the market connections' are (``ConnectionOpened`` with
+``symbols=0``, ``ConnectionClosed``, ``ConnectionRotated``), to the Streamer's ``events()``.
+
 The read loop never awaits anything but the socket: events go to ``on_event`` (the tracker),
 answers to the request that waits for them.
 """
@@ -48,6 +51,7 @@ from streamer.errors import (
     RequestTimeout,
     StreamerClosed,
 )
+from streamer.models import ConnectionClosed, ConnectionOpened, ConnectionRotated, StreamerEvent
 from streamer.sansio.backoff import Backoff
 from streamer.sansio.ratelimit import ConnectionBudget
 from streamer.sansio.signing import ParamValue, ed25519_sign, hmac_sign, wsapi_payload
@@ -102,6 +106,7 @@ class UserStream:
         *,
         on_event: Callable[[Mapping[str, Any]], None],
         on_gap: Callable[[str], None],
+        emit: Callable[[StreamerEvent], None],
         spawn: Spawn,
         connections: ConnectionBudget,
         timestamp: Callable[[], int],
@@ -112,6 +117,7 @@ class UserStream:
         self._http = session
         self._on_event = on_event
         self._on_gap = on_gap
+        self._emit = emit
         self._spawn = spawn
         self._connections = connections
         self._timestamp = timestamp
@@ -354,6 +360,7 @@ class UserStream:
                 await asyncio.sleep(delay)
                 continue
             log.info("user stream subscribed on WS-API connection %d", cid)
+            self._emit(ConnectionOpened(cid, url, 0, reconnect=not first))
             return session
 
     async def _close_session(self, session: _Session, reason: str) -> None:
@@ -396,6 +403,7 @@ class UserStream:
                 await self._rotate(session, reason)
                 continue
             self.counters["reconnects"] += 1
+            self._emit(ConnectionClosed(session.cid, session.closed_reason or "closed", 0.0))
             self.active = None
             try:
                 self.active = await self._open(first=False)
@@ -439,6 +447,7 @@ class UserStream:
         self._recent.clear()
         await self._close_session(old, f"rotated ({reason})")
         self.counters["rotations"] += 1
+        self._emit(ConnectionRotated(old.cid, reason, 0, self.counters["duplicates"]))
         log.info("user stream rotated (%s): connection %d -> %d", reason, old.cid, new.cid)
 
 

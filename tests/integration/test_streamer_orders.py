@@ -6,7 +6,6 @@ and after reconciliation the tracked orders and balances equal the exchange's tr
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 from decimal import ROUND_CEILING, Decimal
@@ -17,6 +16,8 @@ import pytest
 from streamer import (
     Balance,
     ConfigurationError,
+    ConnectionClosed,
+    ConnectionRotated,
     Credentials,
     Fill,
     InvalidOrder,
@@ -32,7 +33,7 @@ from streamer import (
 from streamer.order_models import OrderEvent
 from streamer.testing import FakeExchange
 from tests.helpers import ed25519_pems
-from tests.integration.live import T
+from tests.integration.live import EventLog, T
 
 SYMBOL = "BTCUSDT"
 
@@ -457,13 +458,12 @@ async def test_server_shutdown_rotates_without_a_gap(ex: FakeExchange, keys: dic
     reconciliation is needed, and an order's events arrive once on the new one."""
     async with streamer(ex, keys) as s:
         events = await Events(s).start()
+        log = EventLog(s.events())
         await s.track_orders()
-        trading = s._trading
-        assert trading is not None and trading.user is not None
-        user = trading.user
         ex.faults.server_shutdown(channel="wsapi", delay_ms=1500)
-        await events.wait(lambda: user.counters["rotations"] == 1)  # type: ignore[no-any-return]
-        assert user.counters["reconnects"] == 0
+        rotated = await log.wait(ConnectionRotated)
+        assert rotated.reason == "serverShutdown"
+        assert not log.of(ConnectionClosed)
         order = await resting_buy(s, ex)
         cid = order.client_order_id
         await events.wait(lambda: any(u.source == "stream" for u in events.updates(cid)))
@@ -476,19 +476,15 @@ async def test_lifetime_rotation_passes_every_event_once(
 ) -> None:
     """Rotation before the lifetime while orders fill: each fill is reported once, even those
     delivered by both sessions during the overlap."""
-    async with streamer(ex, keys) as s:
+    async with streamer(ex, keys, lifetime=1.0) as s:
         events = await Events(s).start()
+        log = EventLog(s.events())
         await s.track_orders()
-        trading = s._trading
-        assert trading is not None and trading.user is not None
-        user = trading.user
-        user.settings = dataclasses.replace(user.settings, lifetime=0.5)
-        user._wake.set()
         _, ask = await price_levels(ex)
         for _ in range(6):
             await s.place_order(SYMBOL, "BUY", "MARKET", quantity=min_qty(ex, ask))
             await asyncio.sleep(0.3)
-        await events.wait(lambda: user.counters["rotations"] >= 1)  # type: ignore[no-any-return]
+        assert (await log.wait(ConnectionRotated)).reason == "lifetime"
         await s.reconcile()
         await assert_fills_once(events, ex, keys)
         await assert_equals_exchange(s, ex, keys)
