@@ -25,8 +25,8 @@ order that is not final and not open (queried one by one), the trades since the 
 seen per symbol with activity (``fromId``), and the balances. What the stream missed comes out
 as ordinary events marked ``source="reconciliation"``, then one ``Reconciled``.
 
-Consumers of :meth:`Trading.updates` get every event, never coalesced; the read loop never
-waits for them.
+Its events go to the owner's consumers (``publish``), every one, never coalesced; the read
+loop never waits for them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import logging
 import secrets
 import string
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -61,7 +61,7 @@ from streamer.sansio.backoff import Backoff
 from streamer.sansio.filters import prepare_order
 from streamer.sansio.orders import OrderTracker
 
-__all__ = ["OrderHandle", "Trading", "new_client_order_id"]
+__all__ = ["OrderHandle", "OrderUpdates", "Trading", "new_client_order_id"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,54 @@ def new_client_order_id() -> str:
     the OS: unique across processes, unlike a seeded generator), inside Binance's
     ``[A-Za-z0-9._-]{1,36}``."""
     return "st" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
+
+
+class OrderUpdates:
+    """The iterator ``Streamer.order_updates()`` returns: it collects from its creation, and
+    starts order tracking on its first step (subscribing the user stream if needed)."""
+
+    def __init__(
+        self,
+        queue: EventQueue[OrderEvent],
+        start: Callable[[], Awaitable[object]],
+        forget: Callable[[EventQueue[OrderEvent]], None],
+    ) -> None:
+        self._queue = queue
+        self._start: Callable[[], Awaitable[object]] | None = start
+        self._forget = forget
+
+    def __aiter__(self) -> OrderUpdates:
+        return self
+
+    async def __aenter__(self) -> OrderUpdates:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __anext__(self) -> OrderEvent:
+        if self._start is not None:
+            start, self._start = self._start, None
+            try:
+                await start()
+            except BaseException:
+                self.close()
+                raise
+        try:
+            return await self._queue.__anext__()
+        except StopAsyncIteration:
+            self.close()
+            raise
+
+    def take_all(self) -> list[OrderEvent]:
+        """Every event collected so far, without waiting."""
+        return self._queue.take_all()
+
+    def close(self) -> None:
+        """Stop collecting; the iteration ends once the collected events are read."""
+        if not self._queue.closed:
+            self._queue.close()
+            self._forget(self._queue)
 
 
 class OrderHandle:
@@ -140,6 +188,7 @@ class Trading:
         spawn: Spawn,
         rng: Callable[[], float],
         new_client_id: Callable[[], str],
+        publish: Callable[[list[OrderEvent]], None],
         reference_price: Callable[[str], Decimal | None] = lambda symbol: None,
         reconcile_interval: float | None = 60.0,
         event_timeout: float = 5.0,
@@ -159,9 +208,8 @@ class Trading:
         self.event_timeout = event_timeout
         self.not_placed_after = not_placed_after
         self.request_timeout = request_timeout
-        self._consumers: list[EventQueue[OrderEvent]] = []
-        self._changed = asyncio.Condition()
-        self._version = 0
+        self._publish_to = publish
+        self._changed = asyncio.Event()  # replaced by a fresh one on every change
         self._gap = asyncio.Event()
         self._gap_reasons: list[str] = []
         self._reconciling = asyncio.Lock()
@@ -193,11 +241,8 @@ class Trading:
         self._closed = True
         if self.user is not None:
             await self.user.close()
-        for consumer in self._consumers:
-            consumer.close()
         self._gap.set()
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.set()
 
     # -- inputs: the user stream (the read loop; never awaits) ----------------------------------
 
@@ -217,38 +262,23 @@ class Trading:
         self._gap.set()
 
     def _publish(self) -> None:
+        """Hand the tracker's new events to the consumers; wake whoever awaits an order."""
         events = self.tracker.events()
         if not events:
             return
-        for consumer in self._consumers:
-            for event in events:
-                consumer.push(event)
-        self._version += 1
-        self._spawn(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        self._publish_to(events)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def wait_for(self, client_order_id: str, done: Callable[[Order], bool]) -> Order:
-        async with self._changed:
-            while True:
-                order = self.tracker.get(client_order_id)
-                if order is not None and done(order):
-                    return order
-                if self._closed:
-                    raise StreamerClosed("the Streamer was closed")
-                await self._changed.wait()
-
-    def updates(self) -> EventQueue[OrderEvent]:
-        """A new consumer of every order event from now on (unbounded: never coalesced)."""
-        consumer: EventQueue[OrderEvent] = EventQueue()
-        self._consumers.append(consumer)
-        return consumer
-
-    def forget(self, consumer: EventQueue[OrderEvent]) -> None:
-        if consumer in self._consumers:
-            self._consumers.remove(consumer)
+        """The order once ``done(order)`` holds, re-checked after every change."""
+        while True:
+            order = self.tracker.get(client_order_id)
+            if order is not None and done(order):
+                return order
+            if self.is_closed():
+                raise StreamerClosed("the Streamer was closed")
+            await self._changed.wait()
 
     # -- placement ------------------------------------------------------------------------------
 

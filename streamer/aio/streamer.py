@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from streamer.aio.fanout import BookConsumer, EventConsumer
+from streamer.aio.fanout import BookConsumer, EventConsumer, EventQueue
 from streamer.aio.market import Shard, ShardSettings
-from streamer.aio.orders import OrderHandle, Trading, new_client_order_id
+from streamer.aio.orders import OrderHandle, OrderUpdates, Trading, new_client_order_id
 from streamer.aio.recorder import CaptureRecorder
 from streamer.aio.rest import RestClient, RestResponse
 from streamer.aio.snapshots import SnapshotScheduler
@@ -246,6 +246,7 @@ class Streamer:
         self._user_silence = user_silence_timeout
         self._trading: Trading | None = None
         self._trading_lock = asyncio.Lock()
+        self._order_consumers: list[EventQueue[OrderEvent]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -303,6 +304,8 @@ class Streamer:
             events.close()
         if self._trading is not None:
             await self._trading.close()
+        for queue in list(self._order_consumers):
+            queue.close()
         for shard in list(self._shard_objs.values()):
             await shard.close()
         for task in list(self._tasks):
@@ -504,17 +507,21 @@ class Streamer:
         trading = await self._orders_ready()
         return await trading.cancel(symbol, client_order_id)
 
-    async def order_updates(self) -> AsyncIterator[OrderEvent]:
+    def order_updates(self) -> OrderUpdates:
         """Every order event from now on: each state change (``OrderUpdate``), each fill
         (``Fill``, once per trade), each balance change (``Balance``) and each finished
-        reconciliation (``Reconciled``), with its ``source``; never coalesced or dropped."""
-        trading = await self._orders_ready()
-        queue = trading.updates()
-        try:
-            async for event in queue:
-                yield event
-        finally:
-            trading.forget(queue)
+        reconciliation (``Reconciled``), with its ``source``; never coalesced or dropped.
+        The events are collected from this call on (iterating it starts order tracking if
+        needed); ``close()`` it, or leave its ``async for`` loop, when done."""
+        self._check_open()
+        queue: EventQueue[OrderEvent] = EventQueue()
+        self._order_consumers.append(queue)
+        return OrderUpdates(queue, self._orders_ready, self._order_consumers.remove)
+
+    def _publish_orders(self, events: list[OrderEvent]) -> None:
+        for queue in self._order_consumers:
+            for event in events:
+                queue.push(event)
 
     def orders(self) -> list[Order]:
         """Every tracked order (ours and the account's others seen), oldest first."""
@@ -549,6 +556,7 @@ class Streamer:
                 spawn=self._spawn,
                 rng=self._rng.random,
                 new_client_id=new_client_order_id,
+                publish=self._publish_orders,
                 reference_price=self._mid_price,
                 **self._trading_settings,  # type: ignore[arg-type]
             )

@@ -453,7 +453,9 @@ async def test_orders_need_credentials(ex: FakeExchange) -> None:
 # -- connections ---------------------------------------------------------------------------------
 
 
-async def test_server_shutdown_rotates_without_a_gap(ex: FakeExchange, keys: dict[str, str]) -> None:
+async def test_server_shutdown_rotates_without_a_gap(
+    ex: FakeExchange, keys: dict[str, str]
+) -> None:
     """serverShutdown on the WS-API: a new session subscribes before the old one closes, no
     reconciliation is needed, and an order's events arrive once on the new one."""
     async with streamer(ex, keys) as s:
@@ -467,7 +469,9 @@ async def test_server_shutdown_rotates_without_a_gap(ex: FakeExchange, keys: dic
         order = await resting_buy(s, ex)
         cid = order.client_order_id
         await events.wait(lambda: any(u.source == "stream" for u in events.updates(cid)))
-        assert not [e for e in events.seen if isinstance(e, Reconciled) and e.reason != "subscribed"]
+        assert not [
+            e for e in events.seen if isinstance(e, Reconciled) and e.reason != "subscribed"
+        ]
         await events.stop()
 
 
