@@ -67,7 +67,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Final
 
@@ -160,6 +160,8 @@ _STATUS_BY_NAME: Final = {status.value: status for status in EXCHANGE_STATES}
 _LOCAL_FROM: Final = frozenset({SENT, UNKNOWN})  # our own decisions start from these only
 _WAITING: Final = frozenset({SENT, UNKNOWN, NOT_PLACED})  # ours, with no orderId known yet
 _ZERO: Final = Decimal(0)
+#: Sums of balances are exact (the default context rounds to 28 digits) and cannot overflow.
+_EXACT: Final = Context(prec=100, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 @dataclass(slots=True)
@@ -846,16 +848,16 @@ class OrderTracker:
             # (Binance sends the outboundAccountPosition right after; it may arrive first).
             self.counters.stale_ignored += 1
             return
-        self._balance_time[asset] = time
         held = self._balances.get(asset)
+        self._balance_time[asset] = time
+        if held is not None and not delta:
+            return
         # An asset never seen starts from zero. That guess may be wrong (the account held some
         # before we looked), but it never compounds: the outboundAccountPosition Binance sends
         # with every balance change, and every reconciliation's account snapshot, are absolute
         # and newer, so they replace it.
-        free = delta if held is None else held.free + delta
+        free = delta if held is None else _EXACT.add(held.free, delta)
         locked = _ZERO if held is None else held.locked
-        if held is not None and not delta:
-            return
         self._emit_balance(Balance(asset, free, locked, time, "stream"))
 
     def _emit_balance(self, balance: Balance) -> None:

@@ -25,7 +25,16 @@ from hypothesis import strategies as st
 
 from streamer.order_models import TERMINAL, Fill, OrderStatus, OrderUpdate
 from streamer.sansio.orders import EXCHANGE_STATES, OrderTracker
-from tests.orders_wire import fill_report, full_fill, report, rest_order, trade_row
+from tests.orders_wire import (
+    account,
+    balance_update,
+    fill_report,
+    full_fill,
+    position,
+    report,
+    rest_order,
+    trade_row,
+)
 
 S = OrderStatus
 SYMBOLS = ["AAAUSDT", "BBBUSDT"]
@@ -368,3 +377,63 @@ def test_any_delivery_ends_in_the_true_orders_with_every_fill_once(
         ids = [f.trade_id for f in fills if f.symbol == symbol]
         assert tracker.last_trade_id(symbol) == (max(ids) if ids else None)
     assert tracker.counters.malformed == 0
+
+
+# --- junk never raises -----------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+NUMBERS = st.sampled_from(["1e9999999999999999999", "1e999999999", "-0", "NaN", "sNaN", "1_0",
+                           " 1", "0x10", "", "١", "Infinity", "-1"])  # fmt: skip
+VALID: list[tuple[str, dict[str, Any]]] = [
+    ("event", report(x="NEW", cid="o0")),
+    ("event", fill_report(cid="o0", trade=1, qty=1, z=1, q=2, status="PARTIALLY_FILLED")),
+    ("event", report(x="CANCELED", cid="x", orig="o0")),
+    ("event", position(2, ("BTC", "1.0", 0))),
+    ("event", balance_update("BTC", "0.5", 2)),
+    ("rest", rest_order(cid="o0", status="FILLED", z=2, q=2, fills=[full_fill(trade=1, qty=2)])),
+    ("trades", trade_row(trade=1)),
+    ("account", account(3, ("BTC", 2, 0))),
+]
+
+
+@st.composite
+def junk(draw: st.DrawFn) -> tuple[str, Any]:
+    """A valid fact with some fields deleted or replaced by any JSON value, or no mapping."""
+    kind, fact = draw(st.sampled_from(VALID))
+    fact = dict(fact)
+    for key in draw(st.lists(st.sampled_from(sorted(fact)), max_size=4)):
+        choice = draw(st.integers(0, 2))
+        if choice == 0:
+            fact.pop(key, None)
+        else:
+            fact[key] = draw(NUMBERS if choice == 1 else JSON)
+    return kind, fact if draw(st.integers(0, 9)) else draw(JSON)
+
+
+@settings(max_examples=600, deadline=None)
+@given(junk())
+def test_junk_is_counted_or_applied_and_never_raises(item: tuple[str, Any]) -> None:
+    """Any field missing or of any value: no exception, and a refused fact changes nothing."""
+    kind, fact = item
+    tracker = OrderTracker()
+    tracker.create(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", quantity=Decimal(2), price=Decimal(100),
+        client_order_id="o0",
+    )  # fmt: skip
+    tracker.events()
+    before = (tracker.orders(), tracker.balances())
+    if kind == "event":
+        tracker.receive_event(fact)
+    elif kind == "rest":
+        tracker.receive_rest_order(fact)
+    elif kind == "trades":
+        tracker.receive_trades("BTCUSDT", [fact])
+    else:
+        tracker.receive_account(fact)
+    if tracker.counters.malformed:
+        assert tracker.counters.malformed == 1
+        assert tracker.events() == [] and (tracker.orders(), tracker.balances()) == before
