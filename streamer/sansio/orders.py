@@ -21,10 +21,10 @@ terminal is final      FILLED, CANCELED, REJECTED, EXPIRED, EXPIRED_IN_MATCH hav
                        (counted in ``corrections``; §5.4 step 3 says -2013 is never conclusive)
 newer fact wins        facts about one order are ordered by (executed qty, exchange time): a fact
                        with a lower ``z``, or the same ``z`` and an older time, never overwrites
-                       the one held (§3.4 "Merge": ``z`` only grows, older ``T``/``E`` ignored).
+                       the one held (§3.4 step 2: ``z`` only grows, older ``T``/``E`` ignored).
                        Times: executionReport ``T`` (else ``E``), REST ``updateTime`` (else
                        ``transactTime``). So ``executed_qty`` never decreases
-either order            the REST answer and the executionReport of one change may come in either
+either order           the REST answer and the executionReport of one change may come in either
                        order (§8 item 10): the second one finds the change made and is a
                        confirmation (not counted)
 fills once             a trade is reported once, whichever source shows it first: REST FULL
@@ -55,6 +55,10 @@ Only a row of the table changes an order, and every change emits exactly one Ord
 that repeats the held status and executed quantity changes nothing, except that a live state may
 be refreshed by a strictly newer fact that changes something else (a keep-priority amend,
 ``x=REPLACED``, lowers ``q`` at the same ``z``).
+
+A fact's fills are emitted before the OrderUpdate it causes, so whoever sees an order's update
+has seen the fills that led to it. A myTrades row of an order not tracked (yet) is reported under
+client order id ``"#<orderId>"`` (see :meth:`~OrderTracker.untracked_trade_orders`).
 
 An ACK answer (no ``status``) says the engine accepted the order: it reads as NEW with nothing
 executed at its ``transactTime``, which is true then and older than anything that followed.
