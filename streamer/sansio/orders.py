@@ -21,10 +21,10 @@ terminal is final      FILLED, CANCELED, REJECTED, EXPIRED, EXPIRED_IN_MATCH hav
                        (counted in ``corrections``; §5.4 step 3 says -2013 is never conclusive)
 newer fact wins        facts about one order are ordered by (executed qty, exchange time): a fact
                        with a lower ``z``, or the same ``z`` and an older time, never overwrites
-                       the one held (§3.4 "Merge": ``z`` only grows, older ``T``/``E`` ignored).
+                       the one held (§3.4 step 2: ``z`` only grows, older ``T``/``E`` ignored).
                        Times: executionReport ``T`` (else ``E``), REST ``updateTime`` (else
                        ``transactTime``). So ``executed_qty`` never decreases
-either order            the REST answer and the executionReport of one change may come in either
+either order           the REST answer and the executionReport of one change may come in either
                        order (§8 item 10): the second one finds the change made and is a
                        confirmation (not counted)
 fills once             a trade is reported once, whichever source shows it first: REST FULL
@@ -56,6 +56,10 @@ that repeats the held status and executed quantity changes nothing, except that 
 be refreshed by a strictly newer fact that changes something else (a keep-priority amend,
 ``x=REPLACED``, lowers ``q`` at the same ``z``).
 
+A fact's fills are emitted before the OrderUpdate it causes, so whoever sees an order's update
+has seen the fills that led to it. A myTrades row of an order not tracked (yet) is reported under
+client order id ``"#<orderId>"`` (see :meth:`~OrderTracker.untracked_trade_orders`).
+
 An ACK answer (no ``status``) says the engine accepted the order: it reads as NEW with nothing
 executed at its ``transactTime``, which is true then and older than anything that followed.
 
@@ -67,7 +71,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Final
 
@@ -160,6 +164,8 @@ _STATUS_BY_NAME: Final = {status.value: status for status in EXCHANGE_STATES}
 _LOCAL_FROM: Final = frozenset({SENT, UNKNOWN})  # our own decisions start from these only
 _WAITING: Final = frozenset({SENT, UNKNOWN, NOT_PLACED})  # ours, with no orderId known yet
 _ZERO: Final = Decimal(0)
+#: Sums of balances are exact (the default context rounds to 28 digits) and cannot overflow.
+_EXACT: Final = Context(prec=100, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 @dataclass(slots=True)
@@ -846,16 +852,16 @@ class OrderTracker:
             # (Binance sends the outboundAccountPosition right after; it may arrive first).
             self.counters.stale_ignored += 1
             return
-        self._balance_time[asset] = time
         held = self._balances.get(asset)
+        self._balance_time[asset] = time
+        if held is not None and not delta:
+            return
         # An asset never seen starts from zero. That guess may be wrong (the account held some
         # before we looked), but it never compounds: the outboundAccountPosition Binance sends
         # with every balance change, and every reconciliation's account snapshot, are absolute
         # and newer, so they replace it.
-        free = delta if held is None else held.free + delta
+        free = delta if held is None else _EXACT.add(held.free, delta)
         locked = _ZERO if held is None else held.locked
-        if held is not None and not delta:
-            return
         self._emit_balance(Balance(asset, free, locked, time, "stream"))
 
     def _emit_balance(self, balance: Balance) -> None:

@@ -629,6 +629,14 @@ def test_a_balance_update_is_a_delta_on_free() -> None:
     ]
 
 
+def test_balance_deltas_add_up_exactly_past_28_digits() -> None:
+    """The default decimal context would round a 29-digit sum; balances stay exact."""
+    tracker = OrderTracker()
+    tracker.receive_event(position(10, ("BTC", "123456789012345678901.12345678", 0)))
+    tracker.receive_event(balance_update("BTC", "0.00000001", 20))
+    assert tracker.balances()["BTC"].free == Decimal("123456789012345678901.12345679")
+
+
 def test_a_balance_update_already_counted_by_a_position_is_ignored() -> None:
     """The position (absolute, u >= T) came first: the delta in it is not added twice."""
     tracker = OrderTracker()
@@ -748,6 +756,10 @@ BAD_EVENTS: dict[str, Any] = {
     "balance update without delta": _without(balance_update("BTC", 1, 5), "d"),
     "balance update delta unparsable": {**balance_update("BTC", 1, 5), "d": ""},
     "balance update without time": _without(balance_update("BTC", 1, 5), "T"),
+    "balance update delta beyond any exponent": {
+        **balance_update("BTC", 1, 5),
+        "d": "1e9999999999999999999",
+    },
 }
 
 
