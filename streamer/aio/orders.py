@@ -22,8 +22,10 @@ order id and is tracked (``SENT``) before the request leaves. The answer decides
 **Reconciliation (protocol §3.4)** on every (re)subscription of the user stream, on a jittered
 schedule, and when an expected event did not come: open orders, the state of every tracked
 order that is not final and not open (queried one by one), the trades since the last trade id
-seen per symbol with activity (``fromId``), and the balances. What the stream missed comes out
-as ordinary events marked ``source="reconciliation"``, then one ``Reconciled``.
+seen per symbol with activity (``fromId``), the trades of any order whose fills do not add up
+to its executed quantity (``orderId``: a symbol's history from before we tracked it is not
+fetched), and the balances. What the stream missed comes out as ordinary events marked
+``source="reconciliation"``, fills before the status they lead to, then one ``Reconciled``.
 
 Its events go to the owner's consumers (``publish``), every one, never coalesced; the read
 loop never waits for them.
@@ -69,7 +71,7 @@ Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 _OPEN_ORDERS_ALL_WEIGHT = 80  # GET /api/v3/openOrders without a symbol; 6 with one (§4.3)
 _OPEN_ORDERS_ONE_WEIGHT = 6
-_TRADES_PAGE = 1000
+_TRADES_PAGE = 1000  # myTrades' maximum
 
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -482,7 +484,7 @@ class Trading:
             self._publish()
             # Trades before the orders' states: a consumer sees the fills, then the status.
             for symbol in sorted(tracker.active_symbols()):
-                await self._trades(symbol)
+                await self._new_trades(symbol)
             for order in missing:
                 try:
                     body = await rest.query_order(
@@ -492,22 +494,37 @@ class Trading:
                     continue  # an UNKNOWN one: its resolver decides; anything else: next pass
                 tracker.receive_rest_order(body, source="reconciliation")
                 self._publish()
+            await self._missing_fills()
             tracker.receive_account(await rest.account())
             tracker.reconciled(reason, len(missing))
             self.counters["reconciliations"] += 1
             self._publish()
 
-    async def _trades(self, symbol: str) -> None:
-        """Every trade since the last one seen on ``symbol``, page by page."""
-        while True:
-            last = self.tracker.last_trade_id(symbol)
-            rows = await self.rest.my_trades(
-                symbol, from_id=None if last is None else last + 1, limit=_TRADES_PAGE
-            )
+    async def _new_trades(self, symbol: str) -> None:
+        """Every trade since the last one seen on ``symbol``, page by page (``fromId``). A
+        symbol with no trade seen yet is left to :meth:`_missing_fills`: its history before
+        we tracked anything is not news."""
+        last = self.tracker.last_trade_id(symbol)
+        while last is not None:
+            rows = await self.rest.my_trades(symbol, from_id=last + 1, limit=_TRADES_PAGE)
             self.tracker.receive_trades(symbol, rows)
             self._publish()
-            if len(rows) < _TRADES_PAGE or last is None:
+            if len(rows) < _TRADES_PAGE:
                 return
+            last = self.tracker.last_trade_id(symbol)
+
+    async def _missing_fills(self) -> None:
+        """The trades of every order whose reported fills do not add up to its executed
+        quantity (``myTrades?orderId=``, weight 5 each)."""
+        tracker = self.tracker
+        for order in tracker.orders():
+            if order.order_id is None or not order.executed_qty:
+                continue
+            filled = sum((f.qty for f in tracker.fills(order.client_order_id)), Decimal(0))
+            if filled < order.executed_qty:
+                rows = await self.rest.my_trades(order.symbol, order_id=order.order_id)
+                tracker.receive_trades(order.symbol, rows)
+                self._publish()
 
     # -- reading --------------------------------------------------------------------------------
 
