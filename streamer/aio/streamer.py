@@ -247,6 +247,7 @@ class Streamer:
         self._trading: Trading | None = None
         self._trading_lock = asyncio.Lock()
         self._order_consumers: list[EventQueue[OrderEvent]] = []
+        self._trading_rest: TradingRest | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -464,6 +465,17 @@ class Streamer:
 
     # -- orders ---------------------------------------------------------------------------------
 
+    @property
+    def rest(self) -> TradingRest:
+        """Typed REST calls on this Streamer's session and weight budget: ``exchange_info``,
+        ``ticker_price``, ``depth``, ``klines``, ``sync_time`` (the clock offset); with credentials
+        ``account``, ``open_orders``, ``my_trades``, ``query_order``, ``test_order``."""
+        self._check_open()
+        if self._trading_rest is None:
+            assert self._rest is not None
+            self._trading_rest = TradingRest(self._rest, self._credentials)
+        return self._trading_rest
+
     async def track_orders(self) -> None:
         """Subscribe to the account's user-data stream and reconcile once (the other order
         methods do it on first use). Raises ``ConfigurationError`` without credentials."""
@@ -548,8 +560,8 @@ class Streamer:
         async with self._trading_lock:
             if self._trading is not None:  # set while we waited for the lock
                 return self._trading  # type: ignore[unreachable]
-            assert self._rest is not None and self._session is not None
-            rest = TradingRest(self._rest, credentials)
+            assert self._session is not None
+            rest = self.rest
             trading = Trading(
                 rest,
                 OrderTracker(self.endpoints.venue),

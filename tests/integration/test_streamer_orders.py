@@ -539,3 +539,18 @@ async def test_scheduled_reconciliation_catches_a_silent_fill(
         ex.faults.clear()
         await assert_equals_exchange(s, ex, keys)
         await events.stop()
+
+
+async def test_typed_rest_on_the_streamer(ex: FakeExchange, keys: dict[str, str]) -> None:
+    """``s.rest`` answers the typed calls on the Streamer's session: ticker, depth, account,
+    a test order with commission rates."""
+    async with streamer(ex, keys) as s:
+        bid, ask = await price_levels(ex)
+        price = await s.rest.ticker_price(SYMBOL)
+        assert bid <= price <= ask or price > 0
+        depth = await s.rest.depth(SYMBOL, 5)
+        assert Decimal(depth["bids"][0][0]) == bid
+        account = await s.rest.account()
+        assert {b["asset"] for b in account["balances"]} >= {"BTC", "USDT"}
+        params = {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.5"}
+        assert isinstance(await s.rest.test_order(params, compute_commission_rates=True), dict)
