@@ -319,6 +319,7 @@ def test_cancelling_a_waiting_stop_releases_its_lock_and_leaves_the_book() -> No
         new_client_order_id="cxl", now_ms=3_000,
     )  # fmt: skip
     assert resp["status"] == "CANCELED" and e.last_update_id("BTCUSDT") == update_id
+    assert list(resp)[-2:] == ["stopPrice", "selfTradePreventionMode"]
     out = e.drain()
     (report,) = reports(out, owner)
     assert (report["x"], report["c"], report["C"], report["w"]) == ("CANCELED", "cxl", "s-1", False)

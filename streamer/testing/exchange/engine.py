@@ -9,17 +9,58 @@ events. The server steps the engine and drains its output (see ``/work/exchange-
 Rules it implements (protocol sections in brackets):
 
 * Orders [§4.3]: LIMIT with GTC/IOC/FOK, MARKET by ``quantity`` or ``quoteOrderQty``,
-  LIMIT_MAKER (rejected with -2010 when it would take). Filters [§4.4] are checked exactly
-  (``symbols.py``). Self-trade prevention is ``NONE`` only: an account's order may trade with its
-  own resting order, as on Binance with STP NONE.
+  LIMIT_MAKER (rejected with -2010 "Order would immediately match and take." when it would take,
+  with no event, as Binance sends none for a rejected placement), and the stop orders below.
+  Each type takes exactly the parameters of §4.3 (-1102 missing, -1106 not required); a type the
+  symbol's exchangeInfo ``orderTypes`` omits is -1013 "<Type> orders are not supported for this
+  symbol." (Binance's answer, seen in 2020 for STOP_LOSS: node-binance-api#200).
+  Filters [§4.4] are checked exactly (``symbols.py``). Self-trade prevention is ``NONE`` only: an
+  account's order may trade with its own resting order, as on Binance with STP NONE.
+* Stop orders [§3.3, §4.3, trailing-stop FAQ]: STOP_LOSS and TAKE_PROFIT (``quantity``,
+  ``stopPrice``; a MARKET order once triggered) and STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT (plus
+  ``timeInForce`` and ``price``; a LIMIT order once triggered). ``stopPrice`` passes PRICE_FILTER;
+  the market variants pass MARKET_LOT_SIZE and the notional filter at the stop price; at most
+  MAX_NUM_ALGO_ORDERS of them are open per account and symbol. ``trailingDelta`` is -1013
+  "Trailing stop orders are not supported for this symbol." (not implemented; every symbol
+  serves ``"allowTrailingStop": false``). Triggering is on the symbol's last trade price: a SELL
+  STOP_LOSS or BUY TAKE_PROFIT when a trade is at or below the stop, a BUY STOP_LOSS or SELL
+  TAKE_PROFIT when one is at or above it. A stop the last price already reached at placement is
+  -2010 "Order would trigger immediately." (reject reason STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY,
+  which Binance shows in ``r`` only on cancel-replace reports, so no event). A waiting stop is an
+  open order (NEW, ``isWorking`` false, ``workingTime`` -1; its executionReport ``w`` false, ``P``
+  its stop, no ``W``) that is not in the book. Every trade is checked against the waiting stops
+  at the end of the engine operation that made it, whether a user's order or the simulated
+  market's: any trade of the operation at or through a stop triggers it (not only the last), the
+  nearest stop first, then the oldest. A triggered order gets an executionReport NEW again, now
+  with ``w`` true (false for the market variants, as for any MARKET order) and ``W``, and trades
+  at once; its trades may trigger further stops, all in the same operation. (Binance has no
+  TRIGGERED execution type, and ``w`` / ``W`` are "on the book" and "working since": the enums,
+  ``user-data-stream.md`` and the FIX ``WorkingIndicator`` / ``WorkingTime``; no recorded
+  trigger is among the real captures.)
 * Matching: best price first, then time (first in, first filled) within a price level. A fill
   trades at the resting (maker) order's price.
 * Balances: placing a LIMIT order locks what it needs (a BUY locks ``ceil8(price * qty)`` of the
   quote asset, a SELL locks ``qty`` of the base asset); MARKET orders spend free balance directly.
-  A fill moves ``floor8(price * qty)`` of quote from buyer to seller (no fees), the same amount
-  on both sides, so every asset's total over all accounts is conserved exactly. After every fill a
-  resting BUY keeps exactly ``ceil8(price * remaining)`` locked and the excess returns to free; so
-  an account's locked balance always equals what its open orders need.
+  Stop orders lock from placement, as Binance holds their funds ("locked" while they wait): a
+  SELL its quantity, a BUY its cost at its limit price, or at its stop price for the market
+  variants, whose fill prices are unknown until they trigger; at the trigger a market variant
+  releases its lock and spends free balance like any MARKET order (a BUY that cannot pay the
+  book's prices then expires unfilled, ``eR`` REJECTED). A fill moves ``floor8(price * qty)``
+  of quote from buyer to seller. After every fill a resting BUY keeps exactly
+  ``ceil8(price * remaining)`` locked and the excess returns to free; so an account's locked
+  balance always equals what its open orders need.
+* Commissions [§3.3, §4.3, commission FAQ]: each user account has a maker and a taker rate
+  (Binance's default 0.001 each unless :meth:`Engine.create_account` is given others, e.g.
+  :data:`NO_FEES`); the simulated market's agents pay none. A fill's commission is the rate (maker
+  for the resting order, taker for the incoming one) times what the account receives: the
+  quantity of base for the buyer, the quote amount for the seller, rounded half up to 8
+  decimals (``baseCommissionPrecision`` / ``quoteCommissionPrecision`` are 8; the FAQ's worked
+  example rounds 0.040229875 to 0.04022988 and 0.0001547303 to 0.00015473: neither floor nor
+  ceiling). It is deducted from what is received and paid into an internal fee account
+  (:attr:`Engine.fee_account`), so every asset's total over all accounts stays conserved
+  exactly. It shows in ``n`` / ``N`` (the asset received, even when the amount is 0), the FULL
+  fills and myTrades; the account and ``computeCommissionRates`` answers show the rates.
+* Klines [§4.3]: every fill is also counted in its symbol's candles (``klines.py``).
 * Depth updates [§1.5.1, §2.1]: every engine operation that changes a book advances that symbol's
   update id by exactly 1. :meth:`Engine.drain` coalesces the changes since the previous drain into
   one :class:`DepthDiff` per symbol, with ``first_update_id == previous last_update_id + 1``, the
@@ -29,8 +70,9 @@ Rules it implements (protocol sections in brackets):
   first operation and ``prev_update_id`` (the futures ``pu``) the previous diff's
   ``last_update_id``, which is what continuity is checked with there.
 * User events [§3.3, §9.10]: only user accounts (:meth:`Engine.create_account`) get them:
-  ``executionReport`` NEW, TRADE per fill, CANCELED (``C`` the original client order id, ``c``
-  the cancel's id), EXPIRED for the unfilled rest of IOC/FOK/MARKET orders; one
+  ``executionReport`` NEW (and NEW again when a stop triggers), TRADE per fill, CANCELED (``C``
+  the original client order id, ``c`` the cancel's id), EXPIRED for the unfilled rest of
+  IOC/FOK/MARKET orders; one
   ``outboundAccountPosition`` per operation per account whose balances changed; ``balanceUpdate``
   for deposits.
 * Ids: order ids and trade ids increase per symbol; execution ids (``I``) increase engine-wide.
@@ -782,7 +824,7 @@ class Engine:
         cancel_id = new_client_order_id or self._new_client_id(account)
         self._cancel_resting(book, order, now_ms, cancel_id)
         self._end_op(book, now_ms)
-        return {
+        response = {
             "symbol": book.symbol,
             "origClientOrderId": order.client_id,
             "orderId": order.order_id,
@@ -790,8 +832,11 @@ class Engine:
             "clientOrderId": cancel_id,
             "transactTime": now_ms,
             **self._order_numbers(order),
-            "selfTradePreventionMode": "NONE",
         }
+        if order.kind in _STOP_TYPES:  # a conditional field, there for stop orders only
+            response["stopPrice"] = fmt_units(order.stop)
+        response["selfTradePreventionMode"] = "NONE"
+        return response
 
     def get_order(
         self,
