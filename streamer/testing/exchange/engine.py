@@ -1422,9 +1422,10 @@ class Engine:
     def _trigger(self, book: _Book, order: _Order) -> None:
         """A stop order starts working: a LIMIT at its price (its time in force) or a MARKET.
 
-        Binance reports it with an executionReport ``x=NEW``, ``X=NEW`` that now carries
-        ``w=true`` (``false`` for the market variants, as for any MARKET order) and the working
-        time ``W``; its fills follow as TRADE reports. The market variants release their lock
+        It is reported with an executionReport ``x=NEW``, ``X=NEW`` that now carries ``w=true``
+        (``false`` for the market variants, as for any MARKET order) and the working time
+        ``W`` (why this is Binance's report: the module docstring); its fills follow as TRADE
+        reports. The market variants release their lock
         and spend free balance like a MARKET order; a BUY whose free balance cannot pay for the
         quantity at the book's prices expires unfilled (``eR`` REJECTED).
         """
