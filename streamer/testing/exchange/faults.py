@@ -28,8 +28,10 @@ order_timeout               order placement       placed; the answer is held ``d
                                                   than the client's timeout), then sent, or the
                                                   connection is dropped if ``drop``
 user_events_after_response  order placement       the order's user events are published
-                                                  ``delay_ms`` after the HTTP answer is written
-                                                  (default: before it)
+                            (REST, or WS-API      ``delay_ms`` (0: at once) after its answer is
+                            ``channel`` wsapi)    written; by default they are sent before it
+                                                  (their bytes reach the client first, pinned
+                                                  by test_exchange_orders.py)
 stale_snapshot              REST /depth, WS-API   the snapshot served is the ``behind``-th newest
                             depth (plan.snapshot) book older than the current one among those
                                                   recorded since the fault was added (the oldest
