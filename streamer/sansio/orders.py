@@ -135,7 +135,8 @@ class Move(Enum):
 # * PENDING_NEW: a pending leg of an order list (§3.3): placed once the working leg fills (NEW,
 #   fills, or REJECTED when it cannot be placed) or ended with its list.
 # * NEW, PARTIALLY_FILLED: fills, cancel, expiry; any step may be skipped (a missed report).
-#   The same state again: another fill (z grows) or a keep-priority amend (x=REPLACED, q lower).
+#   The same state again: another fill (z grows), a keep-priority amend (x=REPLACED, q lower),
+#   or a stop order triggered (w false -> true, §3.3; the report is NEW again).
 # * PENDING_CANCEL ("currently unused", §3.3): a fill while pending keeps it pending; then ends.
 _ROWS: Final[list[tuple[OrderStatus, frozenset[OrderStatus], Move]]] = [
     # from             to                                           move
@@ -739,8 +740,15 @@ class OrderTracker:
             return  # else a confirmation of what is held
         order = fact.merged(held)
         if move is Move.AGAIN:
-            newer = executed > held.executed_qty or (
-                fact.time is not None and (held.update_time is None or fact.time > held.update_time)
+            newer = (
+                executed > held.executed_qty
+                or (
+                    fact.time is not None
+                    and (held.update_time is None or fact.time > held.update_time)
+                )
+                # a stop order triggered (not working -> working): one way, so never stale,
+                # even in the millisecond of its placement
+                or (held.working is False and order.working is True)
             )
             if not newer or (
                 executed == held.executed_qty

@@ -554,3 +554,67 @@ async def test_typed_rest_on_the_streamer(ex: FakeExchange, keys: dict[str, str]
         assert {b["asset"] for b in account["balances"]} >= {"BTC", "USDT"}
         params = {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.5"}
         assert isinstance(await s.rest.test_order(params, compute_commission_rates=True), dict)
+
+
+@pytest.mark.parametrize("fault", ["duplicate", "reorder"])
+async def test_duplicate_and_reordered_execution_reports(
+    ex: FakeExchange, keys: dict[str, str], fault: str
+) -> None:
+    """Every user event sent twice, or each held back behind the next: fills once, states
+    never backwards, the end state equals the exchange's."""
+    async with streamer(ex, keys) as s:
+        events = await Events(s).start()
+        await s.track_orders()
+        account = await account_id(ex, keys)
+        if fault == "duplicate":
+            ex.faults.duplicate_user_events(account, count=40)
+        else:
+            ex.faults.reorder_user_events(account, count=40, delay_ms=300)
+        bid, ask = await price_levels(ex)
+        tick = ex.engine.symbols[SYMBOL].tick_size
+        qty = min_qty(ex, ask)
+        maker = await s.place_order(
+            SYMBOL, "SELL", "LIMIT", quantity=qty * 3, price=ask - tick, time_in_force="GTC"
+        )
+        for _ in range(3):  # three partial fills of our maker, each by our own taker
+            await s.place_order(SYMBOL, "BUY", "MARKET", quantity=qty)
+        await maker.wait(timeout=T)
+        await asyncio.sleep(0.5)  # what is held back arrives
+        await s.reconcile()
+        await assert_fills_once(events, ex, keys)
+        await assert_equals_exchange(s, ex, keys)
+        rank = {OrderStatus.SENT: 0, OrderStatus.NEW: 1, OrderStatus.PARTIALLY_FILLED: 2}
+        seen = [rank.get(u.order.status, 3) for u in events.updates(maker.client_order_id)]
+        assert seen == sorted(seen), "a state went backwards"
+        filled = [u.order.executed_qty for u in events.updates(maker.client_order_id)]
+        assert filled == sorted(filled)
+        await events.stop()
+
+
+async def test_stop_loss_limit_tracked_through_its_trigger(
+    ex: FakeExchange, keys: dict[str, str]
+) -> None:
+    """A STOP_LOSS_LIMIT SELL rests not working, triggers when our own trade prints at its
+    stop, becomes working, then fills; every step arrives as an update, with commission."""
+    async with streamer(ex, keys) as s:
+        events = await Events(s).start()
+        bid, ask = await price_levels(ex)
+        info = ex.engine.symbols[SYMBOL]
+        qty = min_qty(ex, bid)
+        stop = await s.place_order(
+            SYMBOL, "SELL", "STOP_LOSS_LIMIT", quantity=qty, price=bid - 20 * info.tick_size,
+            stop_price=bid, time_in_force="GTC",
+        )  # fmt: skip
+        assert stop.status is OrderStatus.NEW and stop.order.working is False
+        await s.place_order(SYMBOL, "SELL", "MARKET", quantity=qty)  # prints at the best bid
+        done = await stop.wait(timeout=T)
+        assert done.status is OrderStatus.FILLED
+        cid = stop.client_order_id
+        await events.wait(lambda: events.updates(cid)[-1].order.status is OrderStatus.FILLED)
+        working = [u.order.working for u in events.updates(stop.client_order_id)]
+        assert True in working  # it became working when triggered
+        fills = [f for f in events.fills() if f.client_order_id == stop.client_order_id]
+        assert fills and all(f.commission > 0 for f in fills)
+        await s.reconcile()
+        await assert_equals_exchange(s, ex, keys)
+        await events.stop()

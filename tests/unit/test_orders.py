@@ -278,6 +278,21 @@ def test_a_keep_priority_amend_refreshes_a_live_order() -> None:
     assert (update.previous, update.order.quantity) == (S.NEW, 2)
 
 
+def test_a_triggered_stop_becomes_working_even_in_the_same_millisecond() -> None:
+    """A stop order's second NEW report (w false -> true) is an update at any time, once; the
+    other way (working -> not working at the same time) is stale."""
+    tracker = OrderTracker()
+    tracker.receive_event(report(type="STOP_LOSS_LIMIT", working=False, time=10))
+    tracker.events()
+    tracker.receive_event(report(type="STOP_LOSS_LIMIT", working=True, time=10))
+    tracker.receive_event(report(type="STOP_LOSS_LIMIT", working=True, time=10))
+    [update] = updates(tracker)
+    assert (update.previous, update.order.working) == (S.NEW, True)
+    tracker.receive_event(report(type="STOP_LOSS_LIMIT", working=False, time=10))
+    assert updates(tracker) == []
+    assert got(tracker, "c1").working is True
+
+
 def test_a_later_fact_that_changes_nothing_but_time_emits_nothing() -> None:
     """Same status and z at a later time, nothing else new: no OrderUpdate."""
     tracker = in_state(S.PARTIALLY_FILLED)

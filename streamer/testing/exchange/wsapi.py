@@ -20,7 +20,8 @@ the same way.
 Weight: each request is charged to the client IP (``weights.Weights``; connecting costs 2;
 successful orders cost 0, failed ones 1), and over the limit the answer is 429 or 418 with
 ``error.data.retryAfter`` in epoch ms. Faults consumed here: rate limits, order faults on the
-``wsapi`` channel, a silent or terminated user stream, disconnect and ``serverShutdown``.
+``wsapi`` channel, a silent or terminated user stream, duplicated or reordered user events,
+disconnect and ``serverShutdown``.
 
 Nothing a client sends can break the server: malformed JSON, unknown methods, missing or bad
 params all get an error answer, and an oversized frame (over ``max_frame`` bytes) closes only
@@ -160,6 +161,7 @@ class _Session:
         self.closed = False
         self.tasks: asyncio.TaskGroup | None = None  # the connection's own task group
         self.delayed: set[asyncio.Task[None]] = set()
+        self.held: dict[int, bytes] = {}  # subscriptionId -> a user event held back (reorder)
 
     def subscription_of(self, account_id: int) -> int | None:
         for sid, (account, _) in self.subs.items():
@@ -223,14 +225,34 @@ class WsApi:
                 continue
             body = orjson.dumps(ev.event)
             for session, sid in list(targets):
-                if check_faults:
-                    fault = self._faults.take_user_fault(ev.account_id, session.cid)
-                    if fault is not None and fault.kind is FaultKind.USER_STREAM_SILENT:
-                        continue
-                    if fault is not None and fault.kind is FaultKind.USER_STREAM_TERMINATED:
-                        self._terminate(session, sid)
-                        continue
-                self._write(session, b'{"subscriptionId":%d,"event":%b}' % (sid, body))
+                message = b'{"subscriptionId":%d,"event":%b}' % (sid, body)
+                held = session.held.pop(sid, None)  # a reordered event goes after this one
+                fault = (
+                    self._faults.take_user_fault(ev.account_id, session.cid)
+                    if check_faults
+                    else None
+                )
+                kind = fault.kind if fault is not None else None
+                if kind is FaultKind.USER_STREAM_SILENT:
+                    pass
+                elif kind is FaultKind.USER_STREAM_TERMINATED:
+                    self._terminate(session, sid)
+                elif kind is FaultKind.USER_EVENT_REORDER and held is None:
+                    assert fault is not None
+                    session.held[sid] = message
+                    self._later(session, fault.delay_ms, partial(self._release, session, sid))
+                else:
+                    self._write(session, message)
+                    if kind is FaultKind.USER_EVENT_DUPLICATE:
+                        self._write(session, message)
+                if held is not None:
+                    self._write(session, held)
+
+    async def _release(self, session: _Session, sid: int) -> None:
+        """Send a held-back (reordered) event that no later event has released."""
+        held = session.held.pop(sid, None)
+        if held is not None:
+            self._write(session, held)
 
     def _terminate(self, session: _Session, sid: int) -> None:
         """End one subscription with ``eventStreamTerminated`` (protocol §3.3)."""
