@@ -570,7 +570,7 @@ async def test_duplicate_and_reordered_execution_reports(
             ex.faults.duplicate_user_events(account, count=40)
         else:
             ex.faults.reorder_user_events(account, count=40, delay_ms=300)
-        bid, ask = await price_levels(ex)
+        _, ask = await price_levels(ex)
         tick = ex.engine.symbols[SYMBOL].tick_size
         qty = min_qty(ex, ask)
         maker = await s.place_order(
@@ -598,7 +598,7 @@ async def test_stop_loss_limit_tracked_through_its_trigger(
     stop, becomes working, then fills; every step arrives as an update, with commission."""
     async with streamer(ex, keys) as s:
         events = await Events(s).start()
-        bid, ask = await price_levels(ex)
+        bid, _ = await price_levels(ex)
         info = ex.engine.symbols[SYMBOL]
         qty = min_qty(ex, bid)
         stop = await s.place_order(
