@@ -94,7 +94,8 @@ def refused(filters: SymbolFilters = BTCUSDT, **kw: Any) -> InvalidOrder:
 
 
 def test_parse_real_btcusdt() -> None:
-    """The real BTCUSDT entry parses to its exact filters, order types and status."""
+    """The real BTCUSDT entry parses to its exact filters, order types (today's seven, as the
+    local exchange serves them) and status."""
     f = BTCUSDT
     assert (f.symbol, f.status) == ("BTCUSDT", "TRADING")
     assert (f.base_asset, f.quote_asset) == ("BTC", "USDT")
@@ -102,7 +103,9 @@ def test_parse_real_btcusdt() -> None:
         "LIMIT",
         "LIMIT_MAKER",
         "MARKET",
+        "STOP_LOSS",
         "STOP_LOSS_LIMIT",
+        "TAKE_PROFIT",
         "TAKE_PROFIT_LIMIT",
     )
     assert f.price_filter is not None and f.lot_size is not None and f.market_lot_size is not None
@@ -278,10 +281,14 @@ def test_mandatory_and_unwanted_parameters(args: dict[str, Any], param: str) -> 
 
 
 def test_order_type_not_listed() -> None:
-    """An order type missing from the symbol's orderTypes is refused (real BTCUSDT: no
-    STOP_LOSS in 2021)."""
+    """An order type missing from the symbol's orderTypes is refused (BTCUSDT as Binance
+    listed it in 2021: no STOP_LOSS)."""
+    entry = dict(ENTRIES["BTCUSDT"])
+    entry["orderTypes"] = [t for t in entry["orderTypes"] if t not in ("STOP_LOSS", "TAKE_PROFIT")]
     with pytest.raises(InvalidOrder) as info:
-        prepare_order(BTCUSDT, **order("STOP_LOSS", quantity="0.001", stop_price="40000"))
+        prepare_order(
+            parse_filters(entry), **order("STOP_LOSS", quantity="0.001", stop_price="40000")
+        )
     assert (info.value.filter, info.value.param) == ("orderTypes", "type")
     assert "STOP_LOSS" in str(info.value) and "LIMIT_MAKER" in str(info.value)
 
