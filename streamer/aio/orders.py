@@ -48,6 +48,7 @@ from streamer.aio.user import UserStream
 from streamer.errors import (
     ConnectError,
     ExchangeError,
+    InvalidOrder,
     IPBanned,
     OrderNotFound,
     OrderRejected,
@@ -315,6 +316,9 @@ class Trading:
             client_order_id=cid,
             reference_price=reference,
         )
+        held = self.tracker.get(cid)
+        if held is not None and not held.terminal:  # Binance would refuse it: -2010 duplicate
+            raise InvalidOrder(f"client order id {cid!r} names an open order", symbol=symbol)
         self.tracker.create(
             symbol=symbol,
             side=side,
@@ -350,6 +354,14 @@ class Trading:
             self.tracker.rejected(cid, _reason(exc))
             self._publish()
             exc.client_order_id = cid
+            raise
+        except BaseException:
+            # Cancelled by the caller (or anything else) with the request maybe sent: the order
+            # may exist, so it is UNKNOWN and resolved like any other, never forgotten as SENT.
+            self.counters["unknown"] += 1
+            self.tracker.unknown(cid, "the placement was interrupted")
+            self._publish()
+            self._spawn(self._resolve(symbol, cid, sent_at))
             raise
         self.counters["placed"] += 1
         self.tracker.receive_rest_order(body, source="rest")
@@ -466,7 +478,8 @@ class Trading:
                 self.counters["reconcile_errors"] += 1
                 log.warning("reconciliation (%s) failed: %s; retrying", reasons[0], exc)
                 self._gap_reasons.append(reasons[0])
-                await asyncio.sleep(1.0 + self._rng())
+                # after a 429/418 nothing may be sent before Retry-After anyway
+                await asyncio.sleep((exc.retry_after or 0.0) + 1.0 + self._rng())
                 self._gap.set()
 
     async def reconcile(self, reason: str = "requested") -> None:

@@ -618,3 +618,22 @@ async def test_stop_loss_limit_tracked_through_its_trigger(
         await s.reconcile()
         await assert_equals_exchange(s, ex, keys)
         await events.stop()
+
+
+async def test_a_cancelled_placement_is_resolved_not_forgotten(
+    ex: FakeExchange, keys: dict[str, str]
+) -> None:
+    """The caller gives up on place_order mid-request (its own timeout): the order is UNKNOWN,
+    then resolved to what the exchange did; never left SENT, never sent twice."""
+    async with streamer(ex, keys) as s:
+        await s.track_orders()
+        ex.faults.order_timeout(1500)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await resting_buy(s, ex)
+        [order] = s.orders()
+        assert order.status in (OrderStatus.UNKNOWN, OrderStatus.NEW)
+        await s.reconcile()  # openOrders has it, by its client order id
+        assert s.orders()[0].status is OrderStatus.NEW
+        await asyncio.sleep(1.5)
+        await assert_equals_exchange(s, ex, keys)
