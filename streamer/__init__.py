@@ -1,21 +1,28 @@
 """streamer: Binance order books and order state, kept exactly right in real time."""
 
 from streamer import _impl  # noqa: F401  (selects the book implementation: C unless disabled)
+from streamer.aio.orders import OrderHandle
 from streamer.aio.recorder import CaptureRecorder
 from streamer.aio.streamer import Streamer
 from streamer.config import Credentials, Endpoints
 from streamer.errors import (
+    AuthenticationError,
     BookNotReady,
     BookOutOfSync,
     ConfigurationError,
     ConnectError,
     ExchangeError,
+    InvalidOrder,
     IPBanned,
     MalformedMessage,
+    OrderNotFound,
+    OrderRejected,
     RateLimited,
+    RequestTimeout,
     StreamerClosed,
     StreamerError,
     TransportError,
+    UnknownOrderStatus,
     UnknownSymbol,
 )
 from streamer.models import (
@@ -27,6 +34,15 @@ from streamer.models import (
     EventsLost,
     SnapshotError,
     StreamerEvent,
+)
+from streamer.order_models import (
+    Balance,
+    Fill,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderUpdate,
+    Reconciled,
 )
 from streamer.sansio.book_sync import (
     AuditInconclusive,
@@ -41,6 +57,8 @@ from streamer.sansio.wire import Malformed
 __all__ = [
     "AuditInconclusive",
     "AuditPassed",
+    "AuthenticationError",
+    "Balance",
     "BookNotReady",
     "BookOutOfSync",
     "BookUpdate",
@@ -56,10 +74,21 @@ __all__ = [
     "Endpoints",
     "EventsLost",
     "ExchangeError",
+    "Fill",
     "IPBanned",
+    "InvalidOrder",
     "Malformed",
     "MalformedMessage",
+    "Order",
+    "OrderEvent",
+    "OrderHandle",
+    "OrderNotFound",
+    "OrderRejected",
+    "OrderStatus",
+    "OrderUpdate",
     "RateLimited",
+    "Reconciled",
+    "RequestTimeout",
     "Reset",
     "ResetReason",
     "SnapshotError",
@@ -69,6 +98,7 @@ __all__ = [
     "StreamerEvent",
     "Synced",
     "TransportError",
+    "UnknownOrderStatus",
     "UnknownSymbol",
 ]
 

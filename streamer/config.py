@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from streamer.errors import ConfigurationError
+from streamer.sansio.signing import load_ed25519_private_key
 
 __all__ = ["Credentials", "Endpoints"]
 
@@ -106,9 +109,14 @@ class Endpoints:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """An API key and its secret (HMAC secret or Ed25519 private key in PEM).
+    """An API key and its secret: an HMAC secret (``key_type="HMAC"``) or an Ed25519 private key
+    in PKCS#8 PEM (``key_type="ED25519"``, see :meth:`ed25519`).
 
-    The secret is excluded from ``repr`` and comparisons so it cannot leak into logs.
+    The secret is excluded from ``repr`` and comparisons so it cannot leak into logs, and no
+    error raised here quotes it. :meth:`ed25519` and :meth:`from_env` parse an Ed25519 PEM at
+    once, so that a bad key is a :class:`~streamer.errors.ConfigurationError` before any I/O
+    (the plain constructor does not: an API key alone, as the SBE handshake needs, may come with
+    a placeholder secret).
     """
 
     api_key: str
@@ -126,10 +134,49 @@ class Credentials:
         return f"Credentials(api_key={shown!r}, secret=<hidden>, key_type={self.key_type!r})"
 
     @classmethod
+    def ed25519(cls, api_key: str, private_key_pem: str) -> Credentials:
+        """An Ed25519 key: the API key Binance gave for it and the private key PEM
+        (unencrypted PKCS#8); :class:`~streamer.errors.ConfigurationError` if it is not one."""
+        credentials = cls(api_key, private_key_pem, "ED25519")
+        credentials.check_key()
+        return credentials
+
+    def check_key(self) -> None:
+        """Raise :class:`~streamer.errors.ConfigurationError` unless an Ed25519 secret is a
+        usable private key PEM (HMAC secrets are any text)."""
+        if self.key_type != "ED25519":
+            return
+        try:
+            load_ed25519_private_key(self.secret)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            # from None: the parser's own error must not carry the key's text along.
+            raise ConfigurationError(
+                "the Ed25519 secret must be an unencrypted PKCS#8 PEM private key"
+            ) from None
+
+    @classmethod
     def from_env(cls, prefix: str = "BINANCE") -> Credentials:
-        """Read ``{prefix}_API_KEY`` and ``{prefix}_API_SECRET`` (and optional ``_KEY_TYPE``)."""
+        """From the environment: ``{prefix}_API_KEY`` with either ``{prefix}_ED25519_KEY_FILE``
+        (a file holding the Ed25519 private key PEM; it wins when set) or ``{prefix}_API_SECRET``
+        (and optional ``{prefix}_KEY_TYPE``, default HMAC)."""
         key = os.environ.get(f"{prefix}_API_KEY", "")
+        key_file = os.environ.get(f"{prefix}_ED25519_KEY_FILE", "")
+        if key_file:
+            if not key:
+                raise ConfigurationError(f"set {prefix}_API_KEY with {prefix}_ED25519_KEY_FILE")
+            try:
+                with open(key_file, encoding="utf-8") as f:
+                    pem = f.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigurationError(
+                    f"cannot read {prefix}_ED25519_KEY_FILE {key_file!r}: {type(exc).__name__}"
+                ) from None
+            return cls.ed25519(key, pem)
         secret = os.environ.get(f"{prefix}_API_SECRET", "")
         if not key or not secret:
-            raise ConfigurationError(f"set {prefix}_API_KEY and {prefix}_API_SECRET")
-        return cls(key, secret, os.environ.get(f"{prefix}_KEY_TYPE", "HMAC"))
+            raise ConfigurationError(
+                f"set {prefix}_API_KEY and {prefix}_API_SECRET (or {prefix}_ED25519_KEY_FILE)"
+            )
+        credentials = cls(key, secret, os.environ.get(f"{prefix}_KEY_TYPE", "HMAC"))
+        credentials.check_key()
+        return credentials

@@ -4,6 +4,12 @@ Every exception the library raises on purpose derives from :class:`StreamerError
 structured attributes instead of facts hidden in the message. Foreign exceptions (aiohttp,
 websockets, orjson) are translated at the boundary with ``raise ... from exc``.
 
+Which exchange error becomes which class is decided in one place,
+:func:`streamer.sansio.error_codes.exchange_error`, from its table of every code of protocol
+§5.3 and the request's context: the same -1013 is an :class:`InvalidRequest` on a query and an
+:class:`OrderRejected` on a placement, and a 5xx is a :class:`ServerError` on a query but an
+:class:`UnknownOrderStatus` on a placement (protocol §5.4: the order may have been placed).
+
 Exchange misbehaviour seen by a pure core (a gap, drift, a malformed frame) is *not* raised: it
 becomes state plus an event. These exceptions are for callers: misuse, I/O failures, rejections.
 
@@ -16,10 +22,13 @@ becomes state plus an event. These exceptions are for callers: misuse, I/O failu
     │   └── RequestTimeout
     ├── ProtocolError               the peer sent something we cannot use
     │   └── MalformedMessage
-    ├── ExchangeError               the exchange answered with an error (code, status)
-    │   ├── RateLimited             429, carries retry_after
+    ├── ExchangeError               the exchange answered with an error (code, msg, status)
+    │   ├── RateLimited             429, -1003, -1015: carries retry_after
     │   ├── IPBanned                418, carries retry_after
-    │   ├── AuthenticationError     -1022, -2014, -2015, 401
+    │   ├── AuthenticationError     -1002, -1022, -2014, -2015, 401
+    │   ├── InvalidTimestamp        -1021 (outside recvWindow, or ahead of the server)
+    │   ├── InvalidRequest          -11xx, -1013, ... outside an order: the request is at fault
+    │   ├── ServerError             5xx, -1000, -1001, -1006, -1007, -1008 outside a placement
     │   ├── UnknownSymbol           -1121: the exchange does not list this symbol
     │   ├── OrderRejected           -2010, -1013, ... (the order certainly does not exist)
     │   ├── OrderNotFound           -2011 / -2013 on cancel or query: unknown to the exchange
@@ -43,12 +52,15 @@ __all__ = [
     "ExchangeError",
     "IPBanned",
     "InvalidOrder",
+    "InvalidRequest",
+    "InvalidTimestamp",
     "MalformedMessage",
     "OrderNotFound",
     "OrderRejected",
     "ProtocolError",
     "RateLimited",
     "RequestTimeout",
+    "ServerError",
     "StreamerClosed",
     "StreamerError",
     "TransportError",
@@ -111,7 +123,30 @@ class MalformedMessage(ProtocolError):
 
 
 class ExchangeError(StreamerError):
-    """The exchange answered with an error; ``code`` and ``status`` say which."""
+    """The exchange answered with an error; ``code``, ``msg`` (Binance's text) and ``status``
+    (HTTP, or the WS-API ``status``) say which. ``code``/``msg`` are None when the answer had no
+    Binance error body; ``status`` is None when there was no answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        msg: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        symbol: str | None = None,
+        client_order_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            code=code,
+            status=status,
+            retry_after=retry_after,
+            symbol=symbol,
+            client_order_id=client_order_id,
+        )
+        self.msg = msg
 
 
 class RateLimited(ExchangeError):
@@ -124,6 +159,21 @@ class IPBanned(ExchangeError):
 
 class AuthenticationError(ExchangeError):
     """The key, signature or permissions were refused."""
+
+
+class InvalidTimestamp(ExchangeError):
+    """-1021: the request's timestamp was outside ``recvWindow`` or ahead of the server clock.
+    The REST client re-measures its clock offset and retries once before raising this."""
+
+
+class InvalidRequest(ExchangeError):
+    """The exchange refused the request itself (-11xx parameter errors, -1013, -2039, ...)."""
+
+
+class ServerError(ExchangeError):
+    """The exchange failed (5xx, -1000, -1001, -1006, -1007, -1008): try again later. On an
+    order placement these are :class:`UnknownOrderStatus` instead; on a cancel, the order may or
+    may not have been canceled (its next event or a query says which)."""
 
 
 class UnknownSymbol(ExchangeError):
@@ -146,8 +196,9 @@ class UnknownOrderStatus(ExchangeError):
 
 class InvalidOrder(StreamerError):
     """Order parameters that a symbol's filters refuse, caught before anything is sent:
-    ``filter`` names the filter (``PRICE_FILTER``, ``LOT_SIZE``, ...), ``nearest`` the nearest
-    valid value where there is one."""
+    ``filter`` names the filter (``PRICE_FILTER``, ``LOT_SIZE``, ...; None for a missing or
+    unwanted parameter), ``nearest`` the nearest valid value where there is one, ``param`` the
+    order parameter at fault (``price``, ``quantity``, ``stopPrice``, ...)."""
 
     def __init__(
         self,
@@ -155,12 +206,14 @@ class InvalidOrder(StreamerError):
         *,
         filter: str | None = None,
         nearest: str | None = None,
+        param: str | None = None,
         symbol: str | None = None,
         client_order_id: str | None = None,
     ) -> None:
         super().__init__(message, symbol=symbol, client_order_id=client_order_id)
         self.filter = filter
         self.nearest = nearest
+        self.param = param
 
 
 class BookError(StreamerError):

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from streamer.models import BookUpdate, EventsLost, Level, StreamerEvent
 
-__all__ = ["BookConsumer", "EventConsumer", "merge_updates"]
+__all__ = ["BookConsumer", "EventConsumer", "EventQueue", "merge_updates"]
 
 T = TypeVar("T")
 
@@ -143,4 +143,17 @@ class EventConsumer(_Queue[StreamerEvent]):
             items.appendleft(EventsLost(lost))
             self.lost += 1
         items.append(event)
+        self._wake.set()
+
+
+class EventQueue(_Queue[T]):
+    """An unbounded queue: every item is kept until read (order events are few and none may
+    be lost or merged). A consumer that stops reading without closing holds them all; the
+    owner forgets it when its iterator ends."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+    def push(self, item: T) -> None:
+        self._items.append(item)
         self._wake.set()

@@ -2,9 +2,16 @@
 
 Every request waits until the process-wide :class:`~streamer.sansio.ratelimit.WeightBudget` of
 its host has room (a caller may ask for only a share of it: snapshots take 50% by default), and
-every response's ``X-MBX-USED-WEIGHT-1M`` feeds the budget back. A 429 or 418 stops *every*
-request to that host until its ``Retry-After`` has passed (protocol §5.1). Errors are translated
-here, at the boundary, into the exception tree of :mod:`streamer.errors`, keeping ``__cause__``.
+every response's ``X-MBX-USED-WEIGHT-1M`` feeds the budget back; ``X-MBX-ORDER-COUNT-*`` headers
+are recorded in :attr:`RestClient.order_counts`. A 429 or 418 stops *every* request to that host
+until its ``Retry-After`` has passed (protocol §5.1); a caller that would rather not wait that
+long gives ``max_wait`` and gets :class:`~streamer.errors.RateLimited` at once, nothing sent.
+
+Errors are translated here, at the boundary, into the exception tree of :mod:`streamer.errors`,
+keeping ``__cause__``; which class depends on the request's context (``"place"``: an order
+placement, where a timeout or a dropped connection after sending leaves the outcome unknown).
+The query string is sent exactly as given (``yarl.URL(..., encoded=True)``): a signed request's
+signature covers those very bytes. Signed requests themselves are :mod:`streamer.aio.trading_rest`.
 """
 
 from __future__ import annotations
@@ -12,11 +19,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from streamer.aio.timing import wait_until
 from streamer.config import Endpoints
@@ -27,13 +35,17 @@ from streamer.errors import (
     RateLimited,
     RequestTimeout,
     TransportError,
-    UnknownSymbol,
+    UnknownOrderStatus,
 )
+from streamer.sansio.error_codes import exchange_error
 from streamer.sansio.ratelimit import WeightBudget
+from streamer.sansio.signing import encode_params
 
 __all__ = ["RestClient", "RestResponse", "error_from_response"]
 
 log = logging.getLogger(__name__)
+
+_ORDER_COUNT = "X-MBX-ORDER-COUNT-"
 
 #: Larger REST bodies are refused: a 5000-level depth snapshot is about 300 KiB.
 MAX_BODY = 16 << 20
@@ -44,6 +56,7 @@ class RestResponse:
     url: str  # the full request URL, query included
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive from aiohttp
 
 
 def _retry_after(headers: Mapping[str, str]) -> float:
@@ -53,8 +66,11 @@ def _retry_after(headers: Mapping[str, str]) -> float:
         return 60.0  # absent or unreadable: wait a full weight window
 
 
-def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> ExchangeError:
-    """The exception for an error response (protocol §5.2, §5.3)."""
+def error_from_response(
+    status: int, body: bytes, headers: Mapping[str, str], context: str = "request"
+) -> ExchangeError:
+    """The exception for an error response (protocol §5.2, §5.3): the body's ``code``/``msg``
+    through :func:`streamer.sansio.error_codes.exchange_error`; ``context`` as there."""
     code: int | None = None
     msg = body[:200].decode("utf-8", "replace")
     try:
@@ -62,16 +78,10 @@ def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) ->
     except orjson.JSONDecodeError:
         parsed = None
     if isinstance(parsed, dict):
-        code = parsed.get("code") if isinstance(parsed.get("code"), int) else None
-        msg = str(parsed.get("msg", msg))
-    text = f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {msg}"
-    if status == 429:
-        return RateLimited(text, code=code, status=status, retry_after=_retry_after(headers))
-    if status == 418:
-        return IPBanned(text, code=code, status=status, retry_after=_retry_after(headers))
-    if code == -1121:
-        return UnknownSymbol(text, code=code, status=status)
-    return ExchangeError(text, code=code, status=status)
+        raw_code = parsed.get("code")
+        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+        msg = str(parsed.get("msg", msg))[:500]
+    return exchange_error(status, code, msg, context=context, retry_after=_retry_after(headers))
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes | None:
@@ -122,6 +132,9 @@ class RestClient:
         self.timeout = timeout
         self._clock = clock
         self._wall = wall
+        #: The account's unfilled-order counts as the last order response reported them, by
+        #: interval: ``{"10S": 3, "1D": 120}`` from ``X-MBX-ORDER-COUNT-10S`` / ``-1D``.
+        self.order_counts: dict[str, int] = {}
 
     def budget_delay(self, weight: int, share: float = 1.0) -> float:
         """Seconds until ``weight`` fits in ``share`` of this minute's budget (0: now)."""
@@ -149,29 +162,83 @@ class RestClient:
         """``GET path?params``; raises :class:`ExchangeError` (and subclasses) on an error
         answer, :class:`TransportError` when no answer came. ``paid``: the caller already
         waited for and spent the weight (a scheduler that orders its requests)."""
+        return await self.request(
+            "GET", path, encode_params(params), weight=weight, share=share, paid=paid
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        *,
+        weight: int,
+        share: float = 1.0,
+        paid: bool = False,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the HTTP request's: past it, unknown
+        max_wait: float | None = None,
+        context: str = "request",
+    ) -> RestResponse:
+        """``method path?query`` with ``query`` sent byte for byte as given (already encoded).
+
+        Waits for ``weight`` in ``share`` of the budget, unless ``paid``; with ``max_wait``, a
+        wait longer than that raises :class:`RateLimited` (:class:`IPBanned` during a ban)
+        instead, and nothing is sent. ``timeout`` overrides the client's. Errors as
+        :func:`error_from_response` with ``context``; when no answer came: :class:`ConnectError`
+        if the connection could not be made (nothing was sent), else :class:`RequestTimeout` /
+        :class:`TransportError`, or for ``context="place"`` :class:`UnknownOrderStatus` (the
+        order may have reached the exchange)."""
         if not paid:
+            if max_wait is not None:
+                self._check_wait(weight, share, max_wait)
             await self.wait_for_budget(weight, share)
-        url = self.endpoints.rest + path
+        url = URL(self.endpoints.rest + path + (f"?{query}" if query else ""), encoded=True)
+        seconds = self.timeout if timeout is None else timeout
+        what = f"{method} {path}"
         try:
-            async with self.session.get(
-                url, params=params, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            async with self.session.request(
+                method, url, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)
             ) as response:
                 body = await _read_body(response)
                 status = response.status
-                headers = response.headers
+                answer = response.headers
                 full_url = str(response.url)
-        except TimeoutError as exc:
-            raise RequestTimeout(f"GET {path}: no answer in {self.timeout} s") from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ConnectError(f"{what}: cannot connect to {self.endpoints.rest} in time") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(f"GET {path}: cannot connect to {self.endpoints.rest}") from exc
+            raise ConnectError(f"{what}: cannot connect to {self.endpoints.rest}") from exc
+        except TimeoutError as exc:
+            if context == "place":
+                raise UnknownOrderStatus(f"{what}: no answer in {seconds} s") from exc
+            raise RequestTimeout(f"{what}: no answer in {seconds} s") from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(f"GET {path}: {type(exc).__name__}: {exc}") from exc
-        self._observe(status, headers)
+            text = f"{what}: {type(exc).__name__}: {exc}"
+            if context == "place":
+                raise UnknownOrderStatus(text) from exc
+            raise TransportError(text) from exc
+        self._observe(status, answer)
         if body is None:
-            raise ExchangeError(f"GET {path}: body larger than {MAX_BODY} bytes", status=status)
+            text = f"{what}: HTTP {status}, body larger than {MAX_BODY} bytes"
+            if context == "place" and status < 400:
+                raise UnknownOrderStatus(text, status=status)  # accepted, but unreadable
+            raise ExchangeError(text, status=status)
         if status >= 400:
-            raise error_from_response(status, body, headers)
-        return RestResponse(full_url, status, body)
+            raise error_from_response(status, body, answer, context)
+        return RestResponse(full_url, status, body, answer)
+
+    def _check_wait(self, weight: int, share: float, max_wait: float) -> None:
+        delay = self.budget_delay(weight, share)
+        if delay <= max_wait:
+            return
+        kind = IPBanned if self.budget.banned else RateLimited
+        blocked = self.budget.blocked_until > self._clock()
+        why = "banned (418)" if self.budget.banned else "after a 429" if blocked else "full"
+        raise kind(
+            f"REST weight budget of {self.endpoints.rest} {why}: {delay:.1f} s to wait, more "
+            f"than max_wait {max_wait:g} s; nothing sent",
+            retry_after=delay,
+        )
 
     async def exchange_symbols(self, symbols: list[str]) -> set[str]:
         """Which of ``symbols`` the venue lists (spot asks for just those; futures venues
@@ -189,15 +256,24 @@ class RestClient:
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             head = response.body[:120].decode("utf-8", "replace")
             raise ExchangeError(f"exchangeInfo answer without a symbols list: {head}") from exc
+        self.adopt_limits(info)
+        return listed
+
+    def adopt_limits(self, info: Mapping[str, object]) -> None:
+        """Take the ``REQUEST_WEIGHT`` per-minute limit of an exchangeInfo answer as the
+        budget's (authoritative, protocol §5.1); an answer without one changes nothing."""
         limit = _weight_limit(info.get("rateLimits"))
         if limit is not None:
             self.budget.limit = limit
-        return listed
 
     def _observe(self, status: int, headers: Mapping[str, str]) -> None:
         now, wall = self._clock(), self._wall()
         used = headers.get("X-MBX-USED-WEIGHT-1M")
         self.budget.observe(int(used) if used and used.isdigit() else None, now, wall)
+        for name, value in headers.items():
+            upper = name.upper()
+            if upper.startswith(_ORDER_COUNT) and value.isdigit():
+                self.order_counts[upper[len(_ORDER_COUNT) :]] = int(value)
         if status in (429, 418):
             seconds = _retry_after(headers)
             self.budget.retry_after(seconds, now, banned=status == 418)

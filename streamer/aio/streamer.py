@@ -21,17 +21,21 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from streamer.aio.fanout import BookConsumer, EventConsumer
+from streamer.aio.fanout import BookConsumer, EventConsumer, EventQueue
 from streamer.aio.market import Shard, ShardSettings
+from streamer.aio.orders import OrderHandle, OrderUpdates, Trading, new_client_order_id
 from streamer.aio.recorder import CaptureRecorder
 from streamer.aio.rest import RestClient, RestResponse
 from streamer.aio.snapshots import SnapshotScheduler
+from streamer.aio.trading_rest import TradingRest
+from streamer.aio.user import UserStream, UserStreamSettings
 from streamer.config import Credentials, Endpoints
 from streamer.errors import (
     BookNotReady,
@@ -43,6 +47,7 @@ from streamer.errors import (
     UnknownSymbol,
 )
 from streamer.models import BookUpdate, BookView, Level, SnapshotError, StreamerEvent
+from streamer.order_models import Balance, Order, OrderEvent
 from streamer.sansio.book_sync import (
     AuditInconclusive,
     AuditPassed,
@@ -55,6 +60,7 @@ from streamer.sansio.book_sync import (
     SyncEvent,
 )
 from streamer.sansio.books import DepthBooks
+from streamer.sansio.orders import OrderTracker
 from streamer.sansio.ratelimit import ConnectionBudget, MessagePacer, WeightBudget
 from streamer.sansio.sbe import SbeDepthDiff
 from streamer.sansio.streams import Shards
@@ -87,7 +93,11 @@ def _weight_budget(endpoints: Endpoints) -> WeightBudget:
 
 
 def _connection_budget(endpoints: Endpoints) -> ConnectionBudget:
-    key = urlsplit(endpoints.ws).netloc
+    return _connection_budget_of(endpoints.ws)
+
+
+def _connection_budget_of(url: str) -> ConnectionBudget:
+    key = urlsplit(url).netloc
     budget = _CONNECTION_BUDGETS.get(key)
     if budget is None:
         budget = _CONNECTION_BUDGETS[key] = ConnectionBudget()
@@ -123,12 +133,22 @@ class Streamer:
     no audits); ``audit_limit``: levels per side of an audit snapshot (a small one suffices, the
     audit compares inside its window); ``snapshot_limit``: depth of the snapshot a book is built
     from (default 1000: weight 50 on spot, 20 on futures); ``weight_share``: the part of the
-    REST weight budget snapshots may use; ``lifetime``: seconds before a connection is rotated;
+    REST weight budget snapshots may use; ``lifetime``: seconds before a connection (market or
+    user stream) is rotated;
     ``queue_size``: updates a ``book()`` consumer may fall behind before they are merged;
     ``microseconds``: event times in µs (``timeUnit=MICROSECOND``, protocol §1.2), else ms;
     ``market_data="sbe"``: diffs from Binance's binary SBE streams (every 20 ms, event times in
     µs; spot only) instead of JSON; its handshake sends an Ed25519 API key: that of
     ``credentials``, or ``api_key``.
+
+    Orders (spot, with ``credentials``): :meth:`place_order`, :meth:`cancel_order`,
+    :meth:`order_updates`, :meth:`orders`, :meth:`balances`. The first of them (or
+    :meth:`track_orders`) subscribes to the user-data stream and reconciles once; then
+    ``reconcile_interval`` (jittered ±25%; None: only after gaps) paces reconciliations;
+    ``order_timeout`` is the placement request's timeout, after which its outcome is unknown;
+    ``not_placed_after``: seconds of "no such order" after which an unknown placement is
+    declared ``NOT_PLACED``; ``event_timeout``: seconds to wait for the user-stream event that
+    confirms a REST answer before suspecting the stream.
     """
 
     def __init__(
@@ -152,6 +172,11 @@ class Streamer:
         market_data: str = "json",
         credentials: Credentials | None = None,
         api_key: str | None = None,
+        reconcile_interval: float | None = 60.0,
+        order_timeout: float = 10.0,
+        not_placed_after: float = 15.0,
+        event_timeout: float = 5.0,
+        user_silence_timeout: float = 60.0,
     ) -> None:
         self.endpoints = endpoints or Endpoints.binance_spot()
         self.venue = Venue(self.endpoints.venue)
@@ -201,6 +226,28 @@ class Streamer:
         self._scheduler: SnapshotScheduler | None = None
         self._closed = False
         self.counters = {"updates": 0, "coalesced": 0, "events": 0}
+        self._credentials = credentials
+        for name, value in (
+            ("order_timeout", order_timeout),
+            ("not_placed_after", not_placed_after),
+            ("event_timeout", event_timeout),
+            ("user_silence_timeout", user_silence_timeout),
+        ):
+            if not value > 0:
+                raise ConfigurationError(f"{name} must be positive")
+        if reconcile_interval is not None and not reconcile_interval > 0:
+            raise ConfigurationError("reconcile_interval must be positive (or None)")
+        self._trading_settings = {
+            "reconcile_interval": reconcile_interval,
+            "request_timeout": order_timeout,
+            "not_placed_after": not_placed_after,
+            "event_timeout": event_timeout,
+        }
+        self._user_silence = user_silence_timeout
+        self._trading: Trading | None = None
+        self._trading_lock = asyncio.Lock()
+        self._order_consumers: list[EventQueue[OrderEvent]] = []
+        self._trading_rest: TradingRest | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -256,6 +303,10 @@ class Streamer:
                 consumer.close()
         for events in self._event_consumers:
             events.close()
+        if self._trading is not None:
+            await self._trading.close()
+        for queue in list(self._order_consumers):
+            queue.close()
         for shard in list(self._shard_objs.values()):
             await shard.close()
         for task in list(self._tasks):
@@ -411,6 +462,149 @@ class Streamer:
             "snapshots_queued": scheduler.queued if scheduler else 0,
             **self.counters,
         }
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    @property
+    def rest(self) -> TradingRest:
+        """Typed REST calls on this Streamer's session and weight budget: ``exchange_info``,
+        ``ticker_price``, ``depth``, ``klines``, ``sync_time`` (the clock offset); with credentials
+        ``account``, ``open_orders``, ``my_trades``, ``query_order``, ``test_order``."""
+        self._check_open()
+        if self._trading_rest is None:
+            assert self._rest is not None
+            self._trading_rest = TradingRest(self._rest, self._credentials)
+        return self._trading_rest
+
+    async def track_orders(self) -> None:
+        """Subscribe to the account's user-data stream and reconcile once (the other order
+        methods do it on first use). Raises ``ConfigurationError`` without credentials."""
+        await self._orders_ready()
+
+    async def place_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        *,
+        quantity: Decimal | str | int,
+        price: Decimal | str | int | None = None,
+        stop_price: Decimal | str | int | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the HTTP request's: past it, unknown
+    ) -> OrderHandle:
+        """Place an order; its handle once the exchange answered, or once the outcome is
+        known to be unknown (status ``UNKNOWN``: it is being resolved, never sent again).
+
+        Parameters are checked against the symbol's filters first (``InvalidOrder``, nothing
+        sent). A definite refusal raises ``OrderRejected`` (or ``RateLimited``/``IPBanned``,
+        ``ConnectError`` when it could not be sent); the order is then ``REJECTED``."""
+        trading = await self._orders_ready()
+        return await trading.place(
+            symbol,
+            side,
+            type,
+            quantity=quantity,
+            price=price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+            client_order_id=client_order_id,
+            timeout=timeout,
+        )
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        """Cancel an order by its client order id (``DELETE /api/v3/order``); the order as
+        known after the answer. ``OrderNotFound`` if the exchange does not know it."""
+        trading = await self._orders_ready()
+        return await trading.cancel(symbol, client_order_id)
+
+    def order_updates(self) -> OrderUpdates:
+        """Every order event from now on: each state change (``OrderUpdate``), each fill
+        (``Fill``, once per trade), each balance change (``Balance``) and each finished
+        reconciliation (``Reconciled``), with its ``source``; never coalesced or dropped.
+        The events are collected from this call on (iterating it starts order tracking if
+        needed); ``close()`` it, or leave its ``async for`` loop, when done."""
+        self._check_open()
+        queue: EventQueue[OrderEvent] = EventQueue()
+        self._order_consumers.append(queue)
+        return OrderUpdates(queue, self._orders_ready, self._order_consumers.remove)
+
+    def _publish_orders(self, events: list[OrderEvent]) -> None:
+        for queue in self._order_consumers:
+            for event in events:
+                queue.push(event)
+
+    def orders(self) -> list[Order]:
+        """Every tracked order (ours and the account's others seen), oldest first."""
+        return self._trading.tracker.orders() if self._trading is not None else []
+
+    def balances(self) -> dict[str, Balance]:
+        """The account's balances as last reported, by asset."""
+        return self._trading.tracker.balances() if self._trading is not None else {}
+
+    async def reconcile(self) -> None:
+        """Reconcile now (open orders, live orders, new trades, balances)."""
+        trading = await self._orders_ready()
+        await trading.reconcile("requested")
+
+    async def _orders_ready(self) -> Trading:
+        self._check_open()
+        if self._trading is not None:
+            return self._trading
+        credentials = self._credentials
+        if credentials is None:
+            raise ConfigurationError("orders need credentials: Streamer(credentials=...)")
+        if self.venue.is_futures:
+            raise ConfigurationError("order tracking is built for spot only (futures: not yet)")
+        async with self._trading_lock:
+            if self._trading is not None:  # set while we waited for the lock
+                return self._trading  # type: ignore[unreachable]
+            assert self._session is not None
+            rest = self.rest
+            trading = Trading(
+                rest,
+                OrderTracker(self.endpoints.venue),
+                spawn=self._spawn,
+                rng=self._rng.random,
+                new_client_id=new_client_order_id,
+                publish=self._publish_orders,
+                reference_price=self._mid_price,
+                **self._trading_settings,  # type: ignore[arg-type]
+            )
+            trading.user = UserStream(
+                UserStreamSettings(
+                    self.endpoints.ws_api,
+                    lifetime=self._settings.lifetime,
+                    silence_timeout=self._user_silence,
+                ),
+                credentials,
+                self._session,
+                on_event=trading.on_event,
+                on_gap=trading.on_gap,
+                emit=self._emit,
+                spawn=self._spawn,
+                connections=_connection_budget_of(self.endpoints.ws_api),
+                timestamp=lambda: int(time.time() * 1000 + (rest.offset_ms or 0.0)),
+                rng=self._rng.random,
+            )
+            try:
+                await trading.start()
+            except BaseException:
+                await trading.close()
+                raise
+            self._trading = trading
+            return trading
+
+    def _mid_price(self, symbol: str) -> Decimal | None:
+        """The live book's mid price, the reference for a MARKET order's notional."""
+        sync = self.books.books.get(symbol)
+        if sync is None or not self._live(sync):
+            return None
+        bid, ask = sync.book.bids.best(), sync.book.asks.best()
+        if bid is None or ask is None:
+            return None
+        return (Decimal(bid[0]) + Decimal(ask[0])) / 2
 
     # -- the reader's path: never awaits --------------------------------------------------------
 

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -458,7 +458,11 @@ async def test_trades_account_and_order_lists(ex: FakeExchange, api: Api) -> Non
     assert [t["id"] for t in timed.body] == [t["id"] for t in trades.body]
     account = await api.call("GET", "/api/v3/account", {"omitZeroBalances": "true"}, signed=True)
     balances = {b["asset"]: b for b in account.body["balances"]}
-    assert Decimal(balances["BTC"]["free"]) == 1_000_000 + qty
+    # The default account pays Binance's 0.1% taker commission in the BTC it receives.
+    fee = (qty * Decimal("0.001")).quantize(Decimal("1E-8"), rounding=ROUND_HALF_UP)
+    assert filled.body["fills"][0]["commission"] == f"{fee:.8f}"
+    assert Decimal(balances["BTC"]["free"]) == 1_000_000 + qty - fee
+    assert account.body["takerCommission"] == 10
     assert Decimal(balances["USDT"]["locked"]) > 0  # the resting order's lock
     assert "ETH" in balances
     opened = await api.call("GET", "/api/v3/openOrders", {"symbol": SYMBOL}, signed=True)

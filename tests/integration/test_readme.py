@@ -49,6 +49,7 @@ EXPECTED = {
     "books.receive_sbe(": "[('",
     "from binance import": "executionReport NEW",
     "import ccxt.pro": " open",
+    "await s.track_orders()": "FILLED stream",
 }
 
 

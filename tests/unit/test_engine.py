@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from streamer.testing.exchange.engine import Engine, EngineError, EngineOutput, fmt
+from streamer.testing.exchange.engine import NO_FEES, Engine, EngineError, EngineOutput, fmt
 from streamer.testing.exchange.market import plan_symbol
 from streamer.testing.exchange.symbols import (
     SymbolRules,
@@ -193,7 +193,7 @@ def test_opening_books_of_every_real_symbol_pass_its_filters() -> None:
 def test_price_then_time_priority() -> None:
     """A buy fills the better price first, then the older order at the same price."""
     e = new_engine()
-    a, b, c, buyer = (e.create_account(RICH) for _ in range(4))
+    a, b, c, buyer = (e.create_account(RICH, NO_FEES) for _ in range(4))
     mid = mid_price(e)
     ask = mid + TICK
     late_at_ask = place(e, c, side="SELL", price=ask, quantity=D("0.1"))
@@ -224,7 +224,7 @@ def test_price_then_time_priority() -> None:
 def test_a_buy_that_trades_below_its_limit_unlocks_the_difference() -> None:
     """The buyer pays the maker's price, and nothing stays locked once its order is filled."""
     e = new_engine()
-    seller, buyer = e.create_account(RICH), e.create_account(RICH)
+    seller, buyer = e.create_account(RICH, NO_FEES), e.create_account(RICH, NO_FEES)
     mid = mid_price(e)
     place(e, seller, side="SELL", price=mid, quantity=D("0.1"))
     place(e, buyer, side="BUY", price=mid + 5 * TICK, quantity=D("0.1"))
@@ -238,7 +238,7 @@ def test_a_buy_that_trades_below_its_limit_unlocks_the_difference() -> None:
 def test_partial_fill_reports_and_leaves_the_rest_on_the_book() -> None:
     """The maker gets a TRADE report (PARTIALLY_FILLED, m=true, w=true) and keeps its rest."""
     e = new_engine()
-    maker, taker = e.create_account(RICH), e.create_account(RICH)
+    maker, taker = e.create_account(RICH, NO_FEES), e.create_account(RICH, NO_FEES)
     mid = mid_price(e)
     resting = place(e, maker, side="BUY", price=mid, quantity=D("0.3"), client_order_id="m-1")
     e.drain()
@@ -272,7 +272,7 @@ def test_partial_fill_reports_and_leaves_the_rest_on_the_book() -> None:
 def test_ioc_fills_what_it_can_and_expires_the_rest() -> None:
     """An IOC takes the best ask level and expires the remainder, unlocking it."""
     e = new_engine()
-    buyer = e.create_account(RICH)
+    buyer = e.create_account(RICH, NO_FEES)
     _, ask = touch(e)
     level_qty = D(e.snapshot("BTCUSDT", 1).asks[0][1])
     e.drain()
@@ -291,7 +291,7 @@ def test_ioc_fills_what_it_can_and_expires_the_rest() -> None:
 def test_fok_that_cannot_fill_entirely_changes_nothing() -> None:
     """A FOK larger than the liquidity up to its price expires with no trade and no book change."""
     e = new_engine()
-    buyer = e.create_account(RICH)
+    buyer = e.create_account(RICH, NO_FEES)
     _, ask = touch(e)
     level_qty = D(e.snapshot("BTCUSDT", 1).asks[0][1])
     before, update_id = e.full_book("BTCUSDT"), e.last_update_id("BTCUSDT")
@@ -310,7 +310,7 @@ def test_fok_that_cannot_fill_entirely_changes_nothing() -> None:
 def test_market_order_by_quantity_walks_the_book() -> None:
     """A MARKET buy fills across levels at their prices; cummulativeQuoteQty is their sum."""
     e = new_engine()
-    buyer = e.create_account(RICH)
+    buyer = e.create_account(RICH, NO_FEES)
     (p1, q1), (p2, _) = [(D(p), D(q)) for p, q in e.snapshot("BTCUSDT", 2).asks]
     resp = place(
         e, buyer, order_type="MARKET", quantity=q1 + D("0.01"), price=None, time_in_force=None
@@ -326,7 +326,7 @@ def test_market_order_by_quantity_walks_the_book() -> None:
 def test_market_order_by_quote_quantity_spends_at_most_it() -> None:
     """A quoteOrderQty MARKET buy spends no more than the quote and buys whole steps."""
     e = new_engine()
-    buyer = e.create_account(RICH)
+    buyer = e.create_account(RICH, NO_FEES)
     resp = place(
         e,
         buyer,
@@ -347,7 +347,7 @@ def test_market_order_by_quote_quantity_spends_at_most_it() -> None:
 def test_market_order_without_the_funds_is_rejected() -> None:
     """A MARKET buy costing more than the free quote balance is -2010 and changes nothing."""
     e = new_engine()
-    poor = e.create_account({"USDT": D("20")})
+    poor = e.create_account({"USDT": D("20")}, NO_FEES)
     with pytest.raises(EngineError) as err:
         place(e, poor, order_type="MARKET", quantity=D("0.1"), time_in_force=None)
     assert (err.value.code, err.value.msg) == (
@@ -361,7 +361,7 @@ def test_market_order_without_the_funds_is_rejected() -> None:
 def test_limit_order_without_the_funds_is_rejected() -> None:
     """A LIMIT sell of more base than the account holds is -2010."""
     e = new_engine()
-    account = e.create_account({"BTC": D("0.05")})
+    account = e.create_account({"BTC": D("0.05")}, NO_FEES)
     with pytest.raises(EngineError) as err:
         place(e, account, side="SELL", price=D("100000"), quantity=D("0.06"))
     assert err.value.code == -2010 and "insufficient balance" in err.value.msg
@@ -370,7 +370,7 @@ def test_limit_order_without_the_funds_is_rejected() -> None:
 def test_limit_maker_that_would_take_is_rejected() -> None:
     """LIMIT_MAKER crossing the book is -2010; a passive one rests and answers ACK."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     bid, ask = touch(e)
     with pytest.raises(EngineError) as err:
         place(e, account, order_type="LIMIT_MAKER", side="SELL", price=bid, time_in_force=None)
@@ -435,7 +435,7 @@ def test_invalid_orders_are_rejected_with_binance_codes(
 ) -> None:
     """Each filter and parameter failure has its Binance code, and nothing changes."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     update_id = e.last_update_id("BTCUSDT")
     e.drain()
     with pytest.raises(EngineError) as err:
@@ -451,7 +451,7 @@ def test_invalid_orders_are_rejected_with_binance_codes(
 def test_filters_accept_their_boundaries() -> None:
     """A notional exactly at minNotional and a quantity exactly at minQty step pass."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     resp = place(e, account, price=D("100"), quantity=D("0.1"))  # 10 USDT == minNotional
     assert resp["status"] == "NEW"
     assert place(e, account, price=D("1000000"), quantity=D("0.00001"))["status"] == "FILLED"
@@ -460,7 +460,7 @@ def test_filters_accept_their_boundaries() -> None:
 def test_test_orders_validate_without_touching_anything() -> None:
     """test=True runs the filters, then returns {} with no event, diff or balance change."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     e.drain()
     assert place(e, account, price=D("100"), test=True) == {}
     with pytest.raises(EngineError) as err:
@@ -475,7 +475,7 @@ def test_test_orders_validate_without_touching_anything() -> None:
 def test_duplicate_client_order_id_among_open_orders() -> None:
     """An open order's client id cannot be reused; once cancelled or filled it can."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     first = place(e, account, price=D("100"), client_order_id="dup-1")
     with pytest.raises(EngineError) as err:
         place(e, account, symbol="BNBUSDT", price=D("100"), client_order_id="dup-1")
@@ -503,7 +503,7 @@ def test_generated_client_order_ids_look_like_binance_ones() -> None:
     ids = []
     for _ in range(2):
         e = new_engine(seed=5)
-        account = e.create_account(RICH)
+        account = e.create_account(RICH, NO_FEES)
         ids.append([place(e, account, price=D("100"))["clientOrderId"] for _ in range(3)])
     assert ids[0] == ids[1] and len(set(ids[0])) == 3
     assert all(ALNUM22.fullmatch(cid) for cid in ids[0])
@@ -512,7 +512,7 @@ def test_generated_client_order_ids_look_like_binance_ones() -> None:
 def test_cancel_by_order_id_reports_both_client_ids() -> None:
     """Cancel response and CANCELED report: c/clientOrderId = cancel id, C/orig = original."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     placed = place(e, account, price=D("100"), quantity=D("0.2"), client_order_id="orig-1")
     e.drain()
     resp = e.cancel_order(
@@ -557,7 +557,7 @@ def test_cancel_by_order_id_reports_both_client_ids() -> None:
 def test_cancel_by_client_order_id_generates_the_cancel_id() -> None:
     """Cancelling by origClientOrderId alone works and gets a generated 22-char cancel id."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     place(e, account, side="SELL", price=D("100000"), client_order_id="mine")
     resp = e.cancel_order(
         account,
@@ -575,7 +575,7 @@ def test_cancel_by_client_order_id_generates_the_cancel_id() -> None:
 def test_cancel_of_an_order_that_is_not_open_is_unknown(how: str) -> None:
     """Cancelling a cancelled, unknown, foreign or mismatched order is -2011."""
     e = new_engine()
-    owner, other = e.create_account(RICH), e.create_account(RICH)
+    owner, other = e.create_account(RICH, NO_FEES), e.create_account(RICH, NO_FEES)
     placed = place(e, owner, price=D("100"), client_order_id="c-1")
     account, symbol, order_id, orig = owner, "BTCUSDT", placed["orderId"], None
     if how == "twice":
@@ -610,7 +610,7 @@ def test_cancel_of_an_order_that_is_not_open_is_unknown(how: str) -> None:
 def test_cancel_needs_an_order_id_or_a_client_id() -> None:
     """Cancel with neither orderId nor origClientOrderId is -1102."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     with pytest.raises(EngineError) as err:
         e.cancel_order(
             account,
@@ -629,7 +629,7 @@ def test_cancel_needs_an_order_id_or_a_client_id() -> None:
 def test_response_types_have_exactly_the_documented_keys() -> None:
     """ACK, RESULT and FULL responses carry the keys of protocol §4.3, in that order."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     assert list(place(e, account, price=D("100"), resp_type="ACK")) == ACK_KEYS
     assert list(place(e, account, price=D("100"), resp_type="RESULT")) == RESULT_KEYS
     full = place(e, account, price=D("100"))
@@ -647,7 +647,7 @@ def test_response_types_have_exactly_the_documented_keys() -> None:
 def test_order_query_shape() -> None:
     """GET /order, openOrders and allOrders rows have the documented keys and values."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     placed = place(e, account, price=D("100"), client_order_id="q-1", now_ms=7_000)
     order = e.get_order(
         account, symbol="BTCUSDT", order_id=placed["orderId"], orig_client_order_id=None
@@ -678,7 +678,7 @@ def test_execution_report_has_every_field_with_its_json_type() -> None:
     """executionReport: all §3.3 fields, ids/times ints, numbers strings, w/m/M bools; N is null
     without a fill and names the asset received on a fill (zero commission), as Binance does."""
     e = new_engine()
-    maker, taker = e.create_account(RICH), e.create_account(RICH)
+    maker, taker = e.create_account(RICH, NO_FEES), e.create_account(RICH, NO_FEES)
     mid = mid_price(e)
     place(e, maker, side="SELL", price=mid, quantity=D("0.1"), now_ms=10)
     place(e, taker, side="BUY", price=mid, quantity=D("0.1"), now_ms=20)
@@ -714,7 +714,7 @@ def test_execution_report_has_every_field_with_its_json_type() -> None:
 def test_account_positions_follow_every_balance_change() -> None:
     """Placing locks (position with l), a fill moves both assets (position of each)."""
     e = new_engine()
-    maker, taker = e.create_account(RICH), e.create_account(RICH)
+    maker, taker = e.create_account(RICH, NO_FEES), e.create_account(RICH, NO_FEES)
     mid = mid_price(e)
     place(e, maker, side="BUY", price=mid, quantity=D("0.1"))
     out = e.drain()
@@ -734,7 +734,7 @@ def test_account_positions_follow_every_balance_change() -> None:
 def test_deposit_emits_balance_update_then_position() -> None:
     """A deposit is a balanceUpdate (delta) followed by an outboundAccountPosition (absolute)."""
     e = new_engine()
-    account = e.create_account({"USDT": D("5")})
+    account = e.create_account({"USDT": D("5")}, NO_FEES)
     e.deposit(account, "USDT", D("2.5"), now_ms=42)
     out = e.drain()
     assert [u.event for u in out.user_events] == [
@@ -752,7 +752,7 @@ def test_deposit_emits_balance_update_then_position() -> None:
 def test_only_user_accounts_get_user_events() -> None:
     """The simulated market trades with a user's order, and only that user gets events."""
     e = new_engine()
-    user = e.create_account(RICH)
+    user = e.create_account(RICH, NO_FEES)
     mid = mid_price(e)
     place(e, user, price=mid, quantity=D("0.05"))  # the new best bid, for agent sellers to hit
     e.drain()
@@ -768,7 +768,7 @@ def test_only_user_accounts_get_user_events() -> None:
 def test_self_trade_is_allowed_and_neutral() -> None:
     """STP NONE: an account's order trades with its own; balances end where they began."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     mid = mid_price(e)
     sell = place(e, account, side="SELL", price=mid, quantity=D("0.1"))
     buy = place(e, account, side="BUY", price=mid, quantity=D("0.1"))
@@ -786,7 +786,7 @@ def test_self_trade_is_allowed_and_neutral() -> None:
 def test_my_trades_and_all_orders_filters() -> None:
     """myTrades rows have the documented keys; fromId, orderId and limit select them."""
     e = new_engine()
-    account, seller = e.create_account(RICH), e.create_account(RICH)
+    account, seller = e.create_account(RICH, NO_FEES), e.create_account(RICH, NO_FEES)
     mid = mid_price(e)
     place(e, seller, side="SELL", price=mid, quantity=D("0.2"))
     orders = [place(e, account, price=mid, quantity=D("0.04")) for _ in range(3)]
@@ -815,7 +815,7 @@ def test_my_trades_and_all_orders_filters() -> None:
 def test_each_book_change_advances_the_update_id_by_one() -> None:
     """Placing, taking and cancelling each add 1; the drained diff spans exactly those ids."""
     e = new_engine()
-    account = e.create_account(RICH)
+    account = e.create_account(RICH, NO_FEES)
     start = e.last_update_id("BTCUSDT")
     e.drain()
     mid = mid_price(e)

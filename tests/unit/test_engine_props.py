@@ -1,10 +1,15 @@
-"""Engine invariants under random order flow: books, diffs, balances and locks stay exact."""
+"""Engine invariants under random order flow: books, diffs, balances, locks and fees stay exact.
+
+The flow mixes every order type (stop orders too, triggered by the users' and the simulated
+market's trades), and the users pay commissions: every asset's total over all accounts, the fee
+account included, never changes.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from random import Random
 from typing import Any
 
@@ -12,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from streamer.testing.exchange.engine import (
+    Commission,
     DepthDiff,
     Engine,
     EngineError,
@@ -27,6 +33,8 @@ INFOS = symbol_infos(load_exchange_info(), SYMBOLS)
 BY_NAME = {i.symbol: i for i in INFOS}
 RICH = {"BTC": D("50"), "USDT": D("2000000"), "ETH": D("500"), "BNB": D("5000")}
 EIGHT = D("1E-8")
+# The users' rates: Binance's default, and distinct maker and taker rates.
+RATES = [Commission(), Commission(maker=D("0.0002"), taker=D("0.00075"))]
 
 
 # --- an independent follower of the diff stream ----------------------------------------------
@@ -97,38 +105,55 @@ def check_books(engine: Engine) -> None:
 
 
 def check_locks(engine: Engine) -> None:
-    """Locked balance == what open orders need: base qty of sells, ceil8(price*qty) of buys."""
+    """Locked balance == what open orders need: base qty of sells, ceil8(price*qty) of buys
+    (a waiting STOP_LOSS / TAKE_PROFIT buy: at its stop price)."""
     for account in engine.account_ids():
         need: dict[str, Decimal] = defaultdict(Decimal)
         for order in engine.open_orders(account, None):
             info = BY_NAME[order["symbol"]]
             left = D(order["origQty"]) - D(order["executedQty"])
             assert left > 0 and order["status"] in ("NEW", "PARTIALLY_FILLED")
+            assert order["isWorking"] == (order["workingTime"] >= 0)
+            if order["type"] in ("STOP_LOSS", "TAKE_PROFIT"):
+                assert not order["isWorking"]  # once triggered, a MARKET order never rests
             if order["side"] == "SELL":
                 need[info.base_asset] += left
             else:
-                need[info.quote_asset] += (D(order["price"]) * left).quantize(
-                    EIGHT, rounding=ROUND_CEILING
-                )
+                price = D(order["price"]) or D(order["stopPrice"])
+                need[info.quote_asset] += (price * left).quantize(EIGHT, rounding=ROUND_CEILING)
         locked = {asset: lk for asset, (_, lk) in engine.balances(account).items() if lk}
         assert locked == nonzero(need), account
 
 
 def check_user_orders(engine: Engine, users: list[int]) -> None:
-    """No order fills beyond its quantity; its trades add up to its executed quantity."""
+    """No order fills beyond its quantity; its trades add up to its executed quantity; each
+    fill's commission is the rate times what it received, half up to 8 decimals, and the fee
+    account holds exactly the sum of every commission."""
+    paid: dict[str, Decimal] = defaultdict(Decimal)
     for user in users:
+        rates = engine.commission(user)
         for symbol in SYMBOLS:
             filled: dict[int, Decimal] = defaultdict(Decimal)
             quote: dict[int, Decimal] = defaultdict(Decimal)
+            info = BY_NAME[symbol]
             for row in all_trades(engine, user, symbol):
                 filled[row["orderId"]] += D(row["qty"])
                 quote[row["orderId"]] += D(row["quoteQty"])
+                received = D(row["qty"]) if row["isBuyer"] else D(row["quoteQty"])
+                rate = rates.maker if row["isMaker"] else rates.taker
+                fee = (received * rate).quantize(EIGHT, rounding=ROUND_HALF_UP)
+                assert D(row["commission"]) == fee, row
+                asset = info.base_asset if row["isBuyer"] else info.quote_asset
+                assert row["commissionAsset"] == asset
+                paid[asset] += fee
             for order in engine.all_orders(user, symbol=symbol, limit=1000):
                 executed, orig = D(order["executedQty"]), D(order["origQty"])
                 assert executed <= orig
                 assert (order["status"] == "FILLED") == (executed == orig > 0)
                 assert filled[order["orderId"]] == executed
                 assert quote[order["orderId"]] == D(order["cummulativeQuoteQty"])
+    held = {a: free + locked for a, (free, locked) in engine.balances(engine.fee_account).items()}
+    assert nonzero(held) == nonzero(paid)
 
 
 def all_trades(engine: Engine, user: int, symbol: str) -> list[dict[str, Any]]:
@@ -164,7 +189,7 @@ class Harness:
     @classmethod
     def create(cls, seed: int, levels: int) -> Harness:
         engine = Engine(INFOS, seed=seed, levels=levels)
-        users = [engine.create_account(RICH) for _ in range(2)]
+        users = [engine.create_account(RICH, rates) for rates in RATES]
         harness = cls(engine, users)
         harness.followers = {s: Follower.start(engine.full_book(s)) for s in SYMBOLS}
         harness.start_totals = totals(engine)
@@ -202,8 +227,18 @@ class Harness:
             (raw / info.step_size).to_integral_value(ROUND_CEILING) * info.step_size, info.min_qty
         )
 
-    def place(self, user: int, symbol: str, side: str, kind: str, offset: int, lots: int) -> str:
-        """Place an order near the touch; its final status, or the error code as text."""
+    def place(
+        self,
+        user: int,
+        symbol: str,
+        side: str,
+        kind: str,
+        offset: int,
+        lots: int,
+        stop_offset: int = 1,
+    ) -> str:
+        """Place an order near the touch (a stop ``stop_offset`` ticks from the last price);
+        its final status, or the error code as text."""
         info = BY_NAME[symbol]
         snap = self.engine.snapshot(symbol, 1)
         if not snap.bids or not snap.asks:
@@ -212,20 +247,25 @@ class Harness:
         mid *= info.tick_size
         price = mid + offset * info.tick_size
         qty = self.unit_qty(info, mid) * lots
+        order_type, _, tif = kind.partition(" ")
         args: dict[str, Any] = {
             "symbol": symbol,
             "side": side,
-            "order_type": kind.split()[0],
+            "order_type": order_type,
             "quantity": qty,
             "price": price,
-            "time_in_force": kind.split()[1] if kind.startswith("LIMIT ") else None,
+            "time_in_force": tif or None,
             "client_order_id": None,
             "now_ms": self.now,
         }
-        if kind.startswith("MARKET"):
+        if order_type in STOP_TYPES:
+            args["stop_price"] = D(self.engine.last_price(symbol)) + stop_offset * info.tick_size
+            if args["stop_price"] <= 0:
+                return "no price"
+        if order_type in ("MARKET", "STOP_LOSS", "TAKE_PROFIT"):
             args["price"] = None
             if kind == "MARKET QUOTE":
-                args["order_type"] = "MARKET"
+                args["time_in_force"] = None
                 args["quantity"] = None
                 args["quote_order_qty"] = (qty * mid).quantize(D("0.01"))
         if price <= 0:
@@ -254,12 +294,27 @@ class Harness:
             now_ms=self.now,
         )
 
+    def triggered(self) -> int:
+        """How many of the users' stop orders have triggered (started working)."""
+        return sum(
+            1
+            for user in self.users
+            for symbol in SYMBOLS
+            for order in self.engine.all_orders(user, symbol=symbol, limit=None)
+            if order["type"] in STOP_TYPES and order["isWorking"]
+        )
+
     def snapshot_mid_period(self, symbol: str) -> None:
         """A snapshot taken between drains starts a second follower (ahead of the diffs)."""
         self.late[symbol] = Follower.start(self.engine.snapshot(symbol, 5000))
 
 
-ORDER_KINDS = ["LIMIT GTC", "LIMIT IOC", "LIMIT FOK", "LIMIT_MAKER", "MARKET", "MARKET QUOTE"]
+STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+ORDER_KINDS = [
+    *["LIMIT GTC", "LIMIT IOC", "LIMIT FOK", "LIMIT_MAKER", "MARKET", "MARKET QUOTE"],
+    *["STOP_LOSS", "STOP_LOSS_LIMIT GTC", "STOP_LOSS_LIMIT IOC", "TAKE_PROFIT"],
+    *["TAKE_PROFIT_LIMIT GTC", "TAKE_PROFIT_LIMIT FOK"],
+]
 ops = st.one_of(
     st.tuples(
         st.just("place"),
@@ -269,6 +324,7 @@ ops = st.one_of(
         st.sampled_from(ORDER_KINDS),
         st.integers(-12, 12),
         st.integers(1, 25),
+        st.integers(-6, 6),
     ),
     st.tuples(st.just("cancel"), st.integers(0, 1), st.integers(0, 40)),
     st.tuples(st.just("step"), st.integers(1, 150)),
@@ -285,13 +341,14 @@ ops = st.one_of(
 )
 @given(seed=st.integers(0, 2**32), actions=st.lists(ops, min_size=1, max_size=40))
 def test_random_order_flow_keeps_every_invariant(seed: int, actions: list[tuple[Any, ...]]) -> None:
-    """Books never cross; diffs are contiguous and rebuild the book; balances and locks exact."""
+    """Books never cross; diffs are contiguous and rebuild the book; balances, locks and fees
+    exact, with stop orders triggered inside the flow."""
     h = Harness.create(seed, levels=8)
     for action in actions:
         h.now += 7
         if action[0] == "place":
-            _, user, symbol, side, kind, offset, lots = action
-            event(h.place(h.users[user], symbol, side, kind, offset, lots))
+            _, user, symbol, side, kind, offset, lots, stop_offset = action
+            event(h.place(h.users[user], symbol, side, kind, offset, lots, stop_offset))
         elif action[0] == "cancel":
             h.cancel(h.users[action[1]], action[2])
         elif action[0] == "step":
@@ -304,6 +361,7 @@ def test_random_order_flow_keeps_every_invariant(seed: int, actions: list[tuple[
         assert totals(h.engine) == h.start_totals
     h.drain_and_follow()
     h.check_all()
+    event(f"stops triggered: {min(h.triggered(), 3)}")
 
 
 def test_long_seeded_market_run_keeps_depth_and_invariants() -> None:
@@ -325,6 +383,7 @@ def test_long_seeded_market_run_keeps_depth_and_invariants() -> None:
                 kind,
                 rng.randint(-8, 8),
                 rng.randint(1, 5),
+                rng.randint(-4, 4),
             )
             placed += 1
         if chunk % 9 == 0:
@@ -343,3 +402,4 @@ def test_long_seeded_market_run_keeps_depth_and_invariants() -> None:
     assert placed == 250
     trades = sum(len(all_trades(h.engine, u, s)) for u in h.users for s in SYMBOLS)
     assert trades > 50  # the users' orders really traded with the market
+    assert h.triggered() > 5  # stop orders triggered inside the flow

@@ -11,6 +11,8 @@ POST   /_fake/resume            restart it
 GET    /_fake/book?symbol=S     the whole true book: ``{symbol, lastUpdateId, bids, asks}``
 POST   /_fake/accounts          a funded account: ``{apiKey, secretKey}``; body (optional)
                                 ``{"balances": {"USDT": "1000"}}`` replaces the default funding;
+                                ``{"commission": {"maker": "0.001", "taker": "0.001"}}`` sets its
+                                rates (each defaults to Binance's 0.001; ``"0"`` for none);
                                 with ``{"ed25519PublicKey": PEM}`` the key is registered and the
                                 answer is ``{apiKey}``
 GET    /_fake/orders?apiKey=K   every order of the account (all symbols, any status)
@@ -33,7 +35,13 @@ from aiohttp import web
 
 from streamer.sansio.signing import load_ed25519_public_key
 from streamer.testing.exchange.auth import Auth, AuthError
-from streamer.testing.exchange.engine import Engine, EngineError, fmt
+from streamer.testing.exchange.engine import (
+    DEFAULT_COMMISSION,
+    Commission,
+    Engine,
+    EngineError,
+    fmt,
+)
 from streamer.testing.exchange.faults import FaultKind, FaultPlan
 
 __all__ = ["DEFAULT_FUNDING", "Control", "ControlError"]
@@ -83,9 +91,15 @@ class Control:
         self,
         balances: Mapping[str, Decimal | str | int] | None = None,
         ed25519_public_key_pem: str | None = None,
+        commission: Mapping[str, Decimal | str | int] | None = None,
     ) -> dict[str, str]:
-        """A new funded account and its key: ``{apiKey, secretKey}``, or ``{apiKey}`` (Ed25519)."""
+        """A new funded account and its key: ``{apiKey, secretKey}``, or ``{apiKey}`` (Ed25519).
+
+        ``commission``: ``{"maker": rate, "taker": rate}``, either one defaulting to Binance's
+        0.001 (0.1%).
+        """
         funding = self.default_balances if balances is None else _amounts(balances)
+        rates = _commission(commission)
         if ed25519_public_key_pem is not None:
             # Check the key before creating the account, so a bad PEM leaves nothing behind.
             try:
@@ -94,7 +108,7 @@ class Control:
                 msg = f"ed25519PublicKey is not an Ed25519 PEM public key: {exc}"
                 raise ControlError(msg) from None
         try:
-            account = self._engine.create_account(funding)
+            account = self._engine.create_account(funding, rates)
         except (EngineError, ValueError) as exc:
             raise ControlError(f"bad balances: {exc}") from None
         if ed25519_public_key_pem is not None:
@@ -182,7 +196,7 @@ class Control:
         body = await _json_body(request, default={})
         if not isinstance(body, Mapping):
             raise ControlError("expected a JSON object")
-        unknown = set(body) - {"balances", "ed25519PublicKey"}
+        unknown = set(body) - {"balances", "ed25519PublicKey", "commission"}
         if unknown:
             raise ControlError(f"unknown fields: {sorted(unknown)}")
         balances = body.get("balances")
@@ -191,7 +205,10 @@ class Control:
         pem = body.get("ed25519PublicKey")
         if pem is not None and not isinstance(pem, str):
             raise ControlError("ed25519PublicKey must be a PEM string")
-        return self.create_account(balances, pem)
+        commission = body.get("commission")
+        if commission is not None and not isinstance(commission, Mapping):
+            raise ControlError('commission must be an object {"maker": rate, "taker": rate}')
+        return self.create_account(balances, pem, commission)
 
     async def _orders(self, request: web.Request) -> Any:
         return self.orders(request.query.get("apiKey", ""))
@@ -219,6 +236,28 @@ def _amounts(balances: Mapping[str, Decimal | str | int]) -> dict[str, Decimal]:
             raise ControlError(f"amount of {asset!r} must be a non-negative number")
         out[str(asset)] = value
     return out
+
+
+def _commission(rates: Mapping[str, Decimal | str | int] | None) -> Commission:
+    """The ``commission`` of a new account: rates in ``[0, 1)``, at most 8 decimals."""
+    if rates is None:
+        return Commission()
+    unknown = set(rates) - {"maker", "taker"}
+    if unknown:
+        raise ControlError(f"unknown commission fields: {sorted(unknown)}")
+    values = {}
+    for name in ("maker", "taker"):
+        value = rates.get(name, DEFAULT_COMMISSION)
+        if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
+            raise ControlError(f"commission {name} must be a decimal string")
+        try:
+            rate = Decimal(value)
+        except InvalidOperation:
+            raise ControlError(f"commission {name} is not a number: {value!r}") from None
+        if not rate.is_finite() or not 0 <= rate < 1 or rate != rate.quantize(Decimal("1E-8")):
+            raise ControlError(f"commission {name} must be in [0, 1) with at most 8 decimals")
+        values[name] = rate
+    return Commission(values["maker"], values["taker"])
 
 
 async def _json_body(request: web.Request, *, default: Any) -> Any:

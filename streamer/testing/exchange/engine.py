@@ -9,17 +9,58 @@ events. The server steps the engine and drains its output (see ``/work/exchange-
 Rules it implements (protocol sections in brackets):
 
 * Orders [§4.3]: LIMIT with GTC/IOC/FOK, MARKET by ``quantity`` or ``quoteOrderQty``,
-  LIMIT_MAKER (rejected with -2010 when it would take). Filters [§4.4] are checked exactly
-  (``symbols.py``). Self-trade prevention is ``NONE`` only: an account's order may trade with its
-  own resting order, as on Binance with STP NONE.
+  LIMIT_MAKER (rejected with -2010 "Order would immediately match and take." when it would take,
+  with no event, as Binance sends none for a rejected placement), and the stop orders below.
+  Each type takes exactly the parameters of §4.3 (-1102 missing, -1106 not required); a type the
+  symbol's exchangeInfo ``orderTypes`` omits is -1013 "<Type> orders are not supported for this
+  symbol." (Binance's answer, seen in 2020 for STOP_LOSS: node-binance-api#200).
+  Filters [§4.4] are checked exactly (``symbols.py``). Self-trade prevention is ``NONE`` only: an
+  account's order may trade with its own resting order, as on Binance with STP NONE.
+* Stop orders [§3.3, §4.3, trailing-stop FAQ]: STOP_LOSS and TAKE_PROFIT (``quantity``,
+  ``stopPrice``; a MARKET order once triggered) and STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT (plus
+  ``timeInForce`` and ``price``; a LIMIT order once triggered). ``stopPrice`` passes PRICE_FILTER;
+  the market variants pass MARKET_LOT_SIZE and the notional filter at the stop price; at most
+  MAX_NUM_ALGO_ORDERS of them are open per account and symbol. ``trailingDelta`` is -1013
+  "Trailing stop orders are not supported for this symbol." (not implemented; every symbol
+  serves ``"allowTrailingStop": false``). Triggering is on the symbol's last trade price: a SELL
+  STOP_LOSS or BUY TAKE_PROFIT when a trade is at or below the stop, a BUY STOP_LOSS or SELL
+  TAKE_PROFIT when one is at or above it. A stop the last price already reached at placement is
+  -2010 "Order would trigger immediately." (reject reason STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY,
+  which Binance shows in ``r`` only on cancel-replace reports, so no event). A waiting stop is an
+  open order (NEW, ``isWorking`` false, ``workingTime`` -1; its executionReport ``w`` false, ``P``
+  its stop, no ``W``) that is not in the book. Every trade is checked against the waiting stops
+  at the end of the engine operation that made it, whether a user's order or the simulated
+  market's: any trade of the operation at or through a stop triggers it (not only the last), the
+  nearest stop first, then the oldest. A triggered order gets an executionReport NEW again, now
+  with ``w`` true (false for the market variants, as for any MARKET order) and ``W``, and trades
+  at once; its trades may trigger further stops, all in the same operation. (Binance has no
+  TRIGGERED execution type, and ``w`` / ``W`` are "on the book" and "working since": the enums,
+  ``user-data-stream.md`` and the FIX ``WorkingIndicator`` / ``WorkingTime``; no recorded
+  trigger is among the real captures.)
 * Matching: best price first, then time (first in, first filled) within a price level. A fill
   trades at the resting (maker) order's price.
 * Balances: placing a LIMIT order locks what it needs (a BUY locks ``ceil8(price * qty)`` of the
   quote asset, a SELL locks ``qty`` of the base asset); MARKET orders spend free balance directly.
-  A fill moves ``floor8(price * qty)`` of quote from buyer to seller (no fees), the same amount
-  on both sides, so every asset's total over all accounts is conserved exactly. After every fill a
-  resting BUY keeps exactly ``ceil8(price * remaining)`` locked and the excess returns to free; so
-  an account's locked balance always equals what its open orders need.
+  Stop orders lock from placement, as Binance holds their funds ("locked" while they wait): a
+  SELL its quantity, a BUY its cost at its limit price, or at its stop price for the market
+  variants, whose fill prices are unknown until they trigger; at the trigger a market variant
+  releases its lock and spends free balance like any MARKET order (a BUY that cannot pay the
+  book's prices then expires unfilled, ``eR`` REJECTED). A fill moves ``floor8(price * qty)``
+  of quote from buyer to seller. After every fill a resting BUY keeps exactly
+  ``ceil8(price * remaining)`` locked and the excess returns to free; so an account's locked
+  balance always equals what its open orders need.
+* Commissions [§3.3, §4.3, commission FAQ]: each user account has a maker and a taker rate
+  (Binance's default 0.001 each unless :meth:`Engine.create_account` is given others, e.g.
+  :data:`NO_FEES`); the simulated market's agents pay none. A fill's commission is the rate (maker
+  for the resting order, taker for the incoming one) times what the account receives: the
+  quantity of base for the buyer, the quote amount for the seller, rounded half up to 8
+  decimals (``baseCommissionPrecision`` / ``quoteCommissionPrecision`` are 8; the FAQ's worked
+  example rounds 0.040229875 to 0.04022988 and 0.0001547303 to 0.00015473: neither floor nor
+  ceiling). It is deducted from what is received and paid into an internal fee account
+  (:attr:`Engine.fee_account`), so every asset's total over all accounts stays conserved
+  exactly. It shows in ``n`` / ``N`` (the asset received, even when the amount is 0), the FULL
+  fills and myTrades; the account and ``computeCommissionRates`` answers show the rates.
+* Klines [§4.3]: every fill is also counted in its symbol's candles (``klines.py``).
 * Depth updates [§1.5.1, §2.1]: every engine operation that changes a book advances that symbol's
   update id by exactly 1. :meth:`Engine.drain` coalesces the changes since the previous drain into
   one :class:`DepthDiff` per symbol, with ``first_update_id == previous last_update_id + 1``, the
@@ -29,8 +70,9 @@ Rules it implements (protocol sections in brackets):
   first operation and ``prev_update_id`` (the futures ``pu``) the previous diff's
   ``last_update_id``, which is what continuity is checked with there.
 * User events [§3.3, §9.10]: only user accounts (:meth:`Engine.create_account`) get them:
-  ``executionReport`` NEW, TRADE per fill, CANCELED (``C`` the original client order id, ``c``
-  the cancel's id), EXPIRED for the unfilled rest of IOC/FOK/MARKET orders; one
+  ``executionReport`` NEW (and NEW again when a stop triggers), TRADE per fill, CANCELED (``C``
+  the original client order id, ``c`` the cancel's id), EXPIRED for the unfilled rest of
+  IOC/FOK/MARKET orders; one
   ``outboundAccountPosition`` per operation per account whose balances changed; ``balanceUpdate``
   for deposits.
 * Ids: order ids and trade ids increase per symbol; execution ids (``I``) increase engine-wide.
@@ -62,6 +104,8 @@ from random import Random
 from types import MappingProxyType
 from typing import Any, Final
 
+from streamer.testing.exchange.klines import INTERVALS, Tape
+from streamer.testing.exchange.klines import klines as build_klines
 from streamer.testing.exchange.market import Market, SymbolSim, plan_symbol
 from streamer.testing.exchange.symbols import (
     SCALE,
@@ -75,6 +119,9 @@ from streamer.testing.exchange.symbols import (
 )
 
 __all__ = [
+    "DEFAULT_COMMISSION",
+    "NO_FEES",
+    "Commission",
     "DepthDiff",
     "Engine",
     "EngineError",
@@ -92,6 +139,24 @@ _SELL: Final = "SELL"
 _LIMIT: Final = "LIMIT"
 _MARKET: Final = "MARKET"
 _LIMIT_MAKER: Final = "LIMIT_MAKER"
+_STOP_LOSS: Final = "STOP_LOSS"
+_STOP_LOSS_LIMIT: Final = "STOP_LOSS_LIMIT"
+_TAKE_PROFIT: Final = "TAKE_PROFIT"
+_TAKE_PROFIT_LIMIT: Final = "TAKE_PROFIT_LIMIT"
+_STOP_TYPES: Final = frozenset({_STOP_LOSS, _STOP_LOSS_LIMIT, _TAKE_PROFIT, _TAKE_PROFIT_LIMIT})
+# Order types that execute as a MARKET order (the stop market variants once triggered).
+_MARKET_TYPES: Final = frozenset({_MARKET, _STOP_LOSS, _TAKE_PROFIT})
+_ORDER_TYPES: Final = frozenset({_LIMIT, _MARKET, _LIMIT_MAKER} | _STOP_TYPES)
+# "<name> orders are not supported for this symbol." (errors.md), for types exchangeInfo omits.
+_TYPE_NAMES: Final = {
+    _LIMIT: "Limit",
+    _MARKET: "Market",
+    _LIMIT_MAKER: "Limit maker",
+    _STOP_LOSS: "Stop loss",
+    _STOP_LOSS_LIMIT: "Stop loss limit",
+    _TAKE_PROFIT: "Take profit",
+    _TAKE_PROFIT_LIMIT: "Take profit limit",
+}
 _GTC: Final = "GTC"
 _IOC: Final = "IOC"
 _FOK: Final = "FOK"
@@ -100,12 +165,32 @@ _CLIENT_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,36}")
 _CLIENT_ID_ALPHABET: Final = string.ascii_letters + string.digits
 _MAKER_ACCOUNT: Final = -1
 _TAKER_ACCOUNT: Final = -2
+_FEE_ACCOUNT: Final = -3  # receives every commission, so that each asset's total is conserved
+_HALF: Final = SCALE // 2
+_NO_TRADE: Final = 1 << 62  # an operation's lowest trade price before its first trade
+DEFAULT_COMMISSION: Final = Decimal("0.001")
+"""Binance's default spot maker and taker commission rate (0.1%), for accounts that set none."""
 # Internal agents start with 10^10 of every asset: far more than they can trade away in any run,
 # yet finite, so conservation checks cover them like any other account.
 _AGENT_BALANCE: Final = 10**10 * SCALE
 
 
 # --- outputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Commission:
+    """An account's commission rates: fractions of what a fill gives it (0.001 is 0.1%).
+
+    ``maker`` applies to the fills of its resting orders, ``taker`` to the fills of its orders
+    that take liquidity. Each is in ``[0, 1)`` with at most 8 decimals.
+    """
+
+    maker: Decimal = DEFAULT_COMMISSION
+    taker: Decimal = DEFAULT_COMMISSION
+
+
+NO_FEES: Final = Commission(Decimal(0), Decimal(0))
 
 
 @dataclass(frozen=True)
@@ -179,19 +264,24 @@ class _Order:
         "buy",
         "client_id",
         "cum_quote",
+        "down",
         "executed",
         "expiry",
         "kind",
         "left",
         "lock",
+        "market",
         "order_id",
+        "pending",
         "price",
         "qty",
         "quote_qty",
         "status",
+        "stop",
         "tif",
         "time",
         "update_time",
+        "work_time",
     )
 
     def __init__(
@@ -223,6 +313,11 @@ class _Order:
         self.cum_quote = 0
         self.quote_qty = 0  # quoteOrderQty, 0 if none
         self.expiry = "NONE"
+        self.market = kind in _MARKET_TYPES  # executes as a MARKET order (no price, no resting)
+        self.stop = 0  # stopPrice, 0 if none
+        self.pending = False  # a stop order waiting for its trigger (not working, not in a book)
+        self.down = False  # a pending stop triggers when the price falls to its stop (else rises)
+        self.work_time = now  # when it started working; -1 while a stop order waits
 
 
 class _Level:
@@ -257,10 +352,15 @@ class _Book:
         "next_order_id",
         "next_trade_id",
         "op_changed",
+        "op_high",
+        "op_low",
         "quote",
         "rules",
         "sim",
+        "stops_down",
+        "stops_up",
         "symbol",
+        "tape",
         "update_id",
     )
 
@@ -280,6 +380,23 @@ class _Book:
         self.last_price = sim.mid * sim.tick
         self.change_time = 0
         self.op_changed = False
+        # The lowest and highest trade price of the current operation (stop triggers).
+        self.op_low = _NO_TRADE
+        self.op_high = -1
+        # Pending stop orders, next to trigger first: stops_down triggers when the price falls
+        # to the stop (highest stop first), stops_up when it rises to it (lowest first); ties
+        # go to the older order.
+        self.stops_down: list[_Order] = []
+        self.stops_up: list[_Order] = []
+        self.tape = Tape()  # the symbol's trades as candles (klines.py)
+
+
+def _down_key(order: _Order) -> tuple[int, int]:
+    return (-order.stop, order.order_id)
+
+
+def _up_key(order: _Order) -> tuple[int, int]:
+    return (order.stop, order.order_id)
 
 
 class _Account:
@@ -289,9 +406,11 @@ class _Account:
         "history",
         "last_cid",
         "locked",
+        "maker_rate",
         "open",
         "open_cids",
         "orders",
+        "taker_rate",
         "trades",
         "user",
     )
@@ -299,6 +418,9 @@ class _Account:
     def __init__(self, account_id: int, user: bool) -> None:
         self.account_id = account_id
         self.user = user
+        # Commission rates in 1e-8 units (0.001 is 100_000); the internal accounts pay none.
+        self.maker_rate = 0
+        self.taker_rate = 0
         self.free: dict[str, int] = {}
         self.locked: dict[str, int] = {}
         # Order bookkeeping, for user accounts only (agents' orders live in the books alone).
@@ -388,15 +510,32 @@ class Engine:
             agent.free = dict.fromkeys(assets, _AGENT_BALANCE)
             agent.locked = dict.fromkeys(assets, 0)
             self._accounts[account_id] = agent
+        self._fees = self._accounts[_FEE_ACCOUNT] = _Account(_FEE_ACCOUNT, user=False)
         self._market = Market(
             _AgentVenue(self), self._rng, maker=_MAKER_ACCOUNT, taker=_TAKER_ACCOUNT
         )
 
     # --- accounts ----------------------------------------------------------------------------
 
-    def create_account(self, balances: Mapping[str, Decimal]) -> int:
-        """A new user account holding ``balances`` (free); its id. User accounts get events."""
+    def create_account(
+        self, balances: Mapping[str, Decimal], commission: Commission | None = None
+    ) -> int:
+        """A new user account holding ``balances`` (free); its id. User accounts get events.
+
+        ``commission``: its rates, Binance's default 0.1% maker and taker when None
+        (:data:`NO_FEES` for none); ``ValueError`` for a rate outside ``[0, 1)`` or with more
+        than 8 decimals.
+        """
         account = _Account(self._next_account, user=True)
+        commission = Commission() if commission is None else commission
+        for name, rate in (("maker", commission.maker), ("taker", commission.taker)):
+            try:
+                units = to_units(Decimal(rate), f"{name} commission")
+            except EngineError as exc:
+                raise ValueError(exc.msg) from None
+            if not 0 <= units < SCALE:
+                raise ValueError(f"{name} commission must be in [0, 1): {rate}")
+            setattr(account, f"{name}_rate", units)
         for asset, amount in balances.items():
             units = to_units(amount, "amount")
             if units < 0:
@@ -408,8 +547,42 @@ class Engine:
         return account.account_id
 
     def account_ids(self) -> list[int]:
-        """Every account id: the internal agent accounts (negative) and the user accounts."""
+        """Every account id: the internal accounts (negative: the agents and the fee account)
+        and the user accounts."""
         return list(self._accounts)
+
+    @property
+    def fee_account(self) -> int:
+        """The internal account every commission is paid into (see the module docstring)."""
+        return _FEE_ACCOUNT
+
+    def commission(self, account_id: int) -> Commission:
+        """The account's commission rates. KeyError if unknown."""
+        account = self._accounts[account_id]
+        return Commission(from_units(account.maker_rate), from_units(account.taker_rate))
+
+    def commission_rates_for_order(self, account_id: int) -> dict[str, Any]:
+        """The ``computeCommissionRates`` answer of ``/api/v3/order/test`` (protocol §4.3).
+
+        The standard rates are the account's; no special or tax commission is charged and there
+        is no BNB discount, so those parts are zero and the discount is off.
+        """
+        account = self._accounts[account_id]
+        zero = {"maker": _ZERO, "taker": _ZERO}
+        return {
+            "standardCommissionForOrder": {
+                "maker": fmt_units(account.maker_rate),
+                "taker": fmt_units(account.taker_rate),
+            },
+            "specialCommissionForOrder": dict(zero),
+            "taxCommissionForOrder": dict(zero),
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": _ZERO,
+            },
+        }
 
     def balances(self, account_id: int) -> dict[str, tuple[Decimal, Decimal]]:
         """asset -> (free, locked) for every asset the account has held. KeyError if unknown."""
@@ -454,6 +627,8 @@ class Engine:
         time_in_force: str | None,
         client_order_id: str | None,
         quote_order_qty: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        trailing_delta: int | None = None,
         resp_type: str | None = None,
         now_ms: int,
         test: bool = False,
@@ -461,34 +636,49 @@ class Engine:
         """Validate and place an order; the REST response of protocol §4.3 (``{}`` if ``test``).
 
         Errors, in the order Binance checks them: parameters (-1117, -1116, -1115, -1102, -1106,
-        -1100, -1111, -1013 "Invalid ..."), filters (-1013 "Filter failure: ..."), then the
-        engine (-2010: duplicate client id among open orders, insufficient balance, LIMIT_MAKER
-        that would take). ``test=True`` stops after the filters, as ``/order/test`` does.
+        -1100, -1111, -1013 "Invalid ..."), what the symbol allows (-1013 "... orders are not
+        supported for this symbol."), filters (-1013 "Filter failure: ..."), then the engine
+        (-2010: duplicate client id among open orders, LIMIT_MAKER that would take, a stop that
+        would trigger immediately, insufficient balance). ``test=True`` stops after the
+        filters, as ``/order/test`` does.
         """
         book = self._book(symbol)
         account = self._accounts[account_id]
         rules = book.rules
         if side not in (_BUY, _SELL):
             raise EngineError(-1117, "Invalid side.")
-        if order_type not in (_LIMIT, _MARKET, _LIMIT_MAKER):
+        if order_type not in _ORDER_TYPES:
             raise EngineError(-1116, "Invalid orderType.")
         if resp_type is None:
             resp_type = "FULL" if order_type in (_LIMIT, _MARKET) else "ACK"
         elif resp_type not in _RESP_TYPES:
             raise EngineError(-1130, "Invalid data sent for a parameter.")
-        tif = _validate_params(order_type, quantity, price, time_in_force, quote_order_qty)
+        tif = _validate_params(
+            order_type, quantity, price, time_in_force, quote_order_qty, stop_price, trailing_delta
+        )
         if client_order_id is not None:
             _check_client_id(client_order_id, "newClientOrderId")
 
         qty = to_units(quantity, "quantity") if quantity is not None else 0
         limit = to_units(price, "price") if price is not None else 0
         quote_qty = to_units(quote_order_qty, "quoteOrderQty") if quote_order_qty is not None else 0
+        stop = to_units(stop_price, "stopPrice") if stop_price is not None else 0
         if quantity is not None and qty <= 0:
             raise EngineError(-1013, "Invalid quantity.")
         if price is not None and limit <= 0:
             raise EngineError(-1013, "Invalid price.")
         if quote_order_qty is not None and quote_qty <= 0:
             raise EngineError(-1013, "Invalid quoteOrderQty.")
+        if stop_price is not None and stop <= 0:
+            raise EngineError(-1013, "Invalid stopPrice.")
+        if order_type not in rules.order_types:
+            raise EngineError(
+                -1013, f"{_TYPE_NAMES[order_type]} orders are not supported for this symbol."
+            )
+        if trailing_delta is not None:
+            # Trailing stops are not implemented: every symbol says "allowTrailingStop": false.
+            raise EngineError(-1013, "Trailing stop orders are not supported for this symbol.")
+        is_stop = order_type in _STOP_TYPES
         if order_type == _MARKET:
             if quote_order_qty is not None:
                 if not rules.quote_order_qty_market_allowed:
@@ -499,10 +689,22 @@ class Engine:
             else:
                 rules.check_quantity(qty, market=True)
                 rules.check_notional(book.last_price, qty, market=True)
+        elif order_type in _MARKET_TYPES:  # STOP_LOSS, TAKE_PROFIT: a MARKET order at the stop
+            rules.check_price(stop)
+            rules.check_quantity(qty, market=True)
+            rules.check_notional(stop, qty, market=True)
         else:
             rules.check_price(limit)
+            if is_stop:
+                rules.check_price(stop)
             rules.check_quantity(qty, market=False)
             rules.check_notional(limit, qty, market=False)
+        if is_stop and rules.max_algo_orders:
+            algo = sum(
+                1 for (s, _), o in account.open.items() if s == symbol and o.kind in _STOP_TYPES
+            )
+            if algo >= rules.max_algo_orders:
+                raise EngineError(-1013, "Filter failure: MAX_NUM_ALGO_ORDERS")
         if test:
             return {}
 
@@ -513,6 +715,11 @@ class Engine:
             raise EngineError(-2010, "Duplicate order sent.")
         if order_type == _LIMIT_MAKER and self._crosses(book, buy, limit):
             raise EngineError(-2010, "Order would immediately match and take.")
+        # A SELL STOP_LOSS or BUY TAKE_PROFIT triggers when the last price falls to the stop,
+        # the other two when it rises to it (trailing-stop FAQ table).
+        down = (order_type in (_STOP_LOSS, _STOP_LOSS_LIMIT)) != buy
+        if is_stop and (book.last_price <= stop if down else book.last_price >= stop):
+            raise EngineError(-2010, "Order would trigger immediately.")
         asset = book.quote if buy else book.base
         fok_fails = False
         if order_type == _MARKET:
@@ -523,6 +730,12 @@ class Engine:
             else:
                 need = walked_cost if buy else qty
             lock = 0
+        elif is_stop:
+            # Locked from placement, as on Binance: a SELL its quantity, a BUY its cost at the
+            # limit price, or at the stop price for the market variants (their price is unknown
+            # until they trigger; see _trigger).
+            reference = stop if order_type in _MARKET_TYPES else limit
+            need = lock = _ceil_div(reference * qty, SCALE) if buy else qty
         else:
             need = lock = _ceil_div(limit * qty, SCALE) if buy else qty
             if tif == _FOK:
@@ -539,10 +752,24 @@ class Engine:
         order.quote_qty = quote_qty
         if lock:
             self._lock(account, asset, order, lock)
+        fills: list[tuple[int, int, int, int]] = []
+        if is_stop:
+            order.stop = stop
+            order.down = down
+            order.pending = True
+            order.work_time = -1
+            if account.user:
+                self._register(account, book.symbol, order)
+                self._report(order, book, "NEW", working=False)
+            if down:
+                bisect.insort(book.stops_down, order, key=_down_key)
+            else:
+                bisect.insort(book.stops_up, order, key=_up_key)
+            self._end_op(book, now)
+            return self._order_response(book, order, resp_type, fills, now)
         if account.user:
             self._register(account, book.symbol, order)
             self._report(order, book, "NEW", working=order_type != _MARKET)
-        fills: list[tuple[int, int, int]] = []
         if fok_fails:
             self._expire(book, order, "UNFILLED_FOK_ORDER_EXPIRED")
         elif not qty:  # a quoteOrderQty that buys or sells nothing on the current book
@@ -597,7 +824,7 @@ class Engine:
         cancel_id = new_client_order_id or self._new_client_id(account)
         self._cancel_resting(book, order, now_ms, cancel_id)
         self._end_op(book, now_ms)
-        return {
+        response = {
             "symbol": book.symbol,
             "origClientOrderId": order.client_id,
             "orderId": order.order_id,
@@ -605,8 +832,11 @@ class Engine:
             "clientOrderId": cancel_id,
             "transactTime": now_ms,
             **self._order_numbers(order),
-            "selfTradePreventionMode": "NONE",
         }
+        if order.kind in _STOP_TYPES:  # a conditional field, there for stop orders only
+            response["stopPrice"] = fmt_units(order.stop)
+        response["selfTradePreventionMode"] = "NONE"
+        return response
 
     def get_order(
         self,
@@ -742,6 +972,32 @@ class Engine:
         """The last trade price (the opening mid until the first trade)."""
         return fmt_units(self._book(symbol).last_price)
 
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 500,
+        now_ms: int,
+    ) -> list[list[Any]]:
+        """``GET /api/v3/klines`` rows built from the symbol's trades (``klines.py``).
+
+        -1121 for an unknown symbol, -1120 for an interval Binance does not have.
+        """
+        book = self._book(symbol)
+        if interval not in INTERVALS:
+            raise EngineError(-1120, "Invalid interval.")
+        return build_klines(
+            book.tape,
+            interval,
+            start_time=start_time,
+            end_time=end_time,
+            limit=limit,
+            now_ms=now_ms,
+        )
+
     # --- simulation --------------------------------------------------------------------------
 
     def step(self, now_ms: int, actions: int = 1) -> None:
@@ -872,13 +1128,13 @@ class Engine:
     # --- matching ----------------------------------------------------------------------------
 
     def _execute(
-        self, book: _Book, order: _Order, fills: list[tuple[int, int, int]] | None
+        self, book: _Book, order: _Order, fills: list[tuple[int, int, int, int]] | None
     ) -> None:
         """Match ``order``, then finish, expire or rest what is left of it."""
         self._match(book, order, fills)
         if not order.left:
             self._finish(book, order)
-        elif order.kind == _MARKET:
+        elif order.market:
             self._expire(book, order, "INSUFFICIENT_LIQUIDITY")
         elif order.tif != _GTC:
             reason = (
@@ -892,7 +1148,9 @@ class Engine:
                 self._relock(book, order)
             self._rest(book, order)
 
-    def _match(self, book: _Book, taker: _Order, fills: list[tuple[int, int, int]] | None) -> None:
+    def _match(
+        self, book: _Book, taker: _Order, fills: list[tuple[int, int, int, int]] | None
+    ) -> None:
         side = book.asks if taker.buy else book.bids
         prices = side.prices
         levels = side.levels
@@ -929,9 +1187,14 @@ class Engine:
         maker: _Order,
         price: int,
         qty: int,
-        fills: list[tuple[int, int, int]] | None,
+        fills: list[tuple[int, int, int, int]] | None,
     ) -> None:
-        """Move the balances of one fill and record it; ``maker`` stays in its level."""
+        """Move the balances of one fill and record it; ``maker`` stays in its level.
+
+        The buyer receives ``qty`` of base and the seller ``floor8(price * qty)`` of quote, each
+        less its commission (rate times what it receives, rounded half up to 8 decimals), which
+        goes to the fee account.
+        """
         quote_qty = price * qty // SCALE
         base, quote = book.base, book.quote
         accounts = self._accounts
@@ -944,6 +1207,7 @@ class Engine:
                 taker_account,
                 maker_account,
             )
+            buyer_rate, seller_rate = taker_account.taker_rate, maker_account.maker_rate
         else:
             buyer, seller, buyer_account, seller_account = (
                 maker,
@@ -951,20 +1215,27 @@ class Engine:
                 maker_account,
                 taker_account,
             )
+            buyer_rate, seller_rate = maker_account.maker_rate, taker_account.taker_rate
+        buyer_fee = (qty * buyer_rate + _HALF) // SCALE if buyer_rate else 0
+        seller_fee = (quote_qty * seller_rate + _HALF) // SCALE if seller_rate else 0
         # The buyer pays quote: from its lock (LIMIT) or from free (MARKET); receives base.
-        if buyer.kind == _MARKET:
+        if buyer.market:
             buyer_account.free[quote] = buyer_account.free.get(quote, 0) - quote_qty
         else:
             buyer.lock -= quote_qty
             buyer_account.locked[quote] -= quote_qty
-        buyer_account.free[base] = buyer_account.free.get(base, 0) + qty
+        buyer_account.free[base] = buyer_account.free.get(base, 0) + qty - buyer_fee
         # The seller delivers base the same way and receives quote.
-        if seller.kind == _MARKET:
+        if seller.market:
             seller_account.free[base] = seller_account.free.get(base, 0) - qty
         else:
             seller.lock -= qty
             seller_account.locked[base] -= qty
-        seller_account.free[quote] = seller_account.free.get(quote, 0) + quote_qty
+        seller_account.free[quote] = seller_account.free.get(quote, 0) + quote_qty - seller_fee
+        if buyer_fee or seller_fee:
+            fees = self._fees.free
+            fees[base] = fees.get(base, 0) + buyer_fee
+            fees[quote] = fees.get(quote, 0) + seller_fee
         for order in (taker, maker):
             order.left -= qty
             order.executed += qty
@@ -976,6 +1247,11 @@ class Engine:
         trade_id = book.next_trade_id
         book.next_trade_id += 1
         book.last_price = price
+        if price < book.op_low:
+            book.op_low = price
+        if price > book.op_high:
+            book.op_high = price
+        book.tape.add(self._now, price, qty, quote_qty, taker.buy)
         self._trades.append(
             TradeEvent(
                 book.symbol,
@@ -989,14 +1265,15 @@ class Engine:
                 taker.order_id,
             )
         )
+        taker_fee, maker_fee = (buyer_fee, seller_fee) if taker.buy else (seller_fee, buyer_fee)
         if fills is not None:
-            fills.append((price, qty, trade_id))
-        for order, account, is_maker in (
-            (taker, taker_account, False),
-            (maker, maker_account, True),
+            fills.append((price, qty, trade_id, taker_fee))
+        for order, account, is_maker, fee in (
+            (taker, taker_account, False, taker_fee),
+            (maker, maker_account, True, maker_fee),
         ):
             if account.user:
-                working = bool(order.left) and order.kind != _MARKET and order.tif == _GTC
+                working = bool(order.left) and not order.market and order.tif == _GTC
                 self._report(
                     order,
                     book,
@@ -1007,8 +1284,11 @@ class Engine:
                     last_quote=quote_qty,
                     trade_id=trade_id,
                     maker=is_maker,
+                    commission=fee,
                 )
-                self._trade_row(book, order, account, trade_id, price, qty, quote_qty, is_maker)
+                self._trade_row(
+                    book, order, account, trade_id, price, qty, quote_qty, is_maker, fee
+                )
                 self._touch(account, base)
                 self._touch(account, quote)
 
@@ -1052,7 +1332,10 @@ class Engine:
             self._report(order, book, "EXPIRED", working=False)
 
     def _cancel_resting(self, book: _Book, order: _Order, now: int, cancel_id: str | None) -> None:
-        self._unrest(book, order)
+        if order.pending:
+            self._unstop(book, order)  # not in the book: no book change, no update id
+        else:
+            self._unrest(book, order)
         self._release(book, order)
         order.status = "CANCELED"
         order.update_time = now
@@ -1098,7 +1381,13 @@ class Engine:
         self._end_op(book, self._now)
 
     def _end_op(self, book: _Book, now: int) -> None:
-        """Close one engine operation: one update id if the book changed, then positions."""
+        """Close one engine operation: stops its trades triggered, one update id if the book
+        changed, then positions."""
+        if book.op_high >= 0:
+            if book.stops_down or book.stops_up:
+                self._run_stops(book)
+            book.op_low = _NO_TRADE
+            book.op_high = -1
         if book.op_changed:
             book.op_changed = False
             steps = self._id_steps
@@ -1109,6 +1398,64 @@ class Engine:
                 book.first_id = book.update_id
         if self._positions:
             self._flush_positions(now)
+
+    # --- stop orders -------------------------------------------------------------------------
+
+    def _run_stops(self, book: _Book) -> None:
+        """Trigger every pending stop that a trade of this operation reached, one at a time.
+
+        A stop triggers when any trade of the operation traded at or through it (the lowest
+        price for stops_down, the highest for stops_up), not only the last one: a sweep through
+        several levels triggers every stop it passed. A triggered order trades at once, and its
+        trades may trigger further stops (a cascade), all inside the same operation.
+        """
+        down, up = book.stops_down, book.stops_up
+        while True:
+            if down and down[0].stop >= book.op_low:
+                order = down.pop(0)
+            elif up and up[0].stop <= book.op_high:
+                order = up.pop(0)
+            else:
+                return
+            self._trigger(book, order)
+
+    def _trigger(self, book: _Book, order: _Order) -> None:
+        """A stop order starts working: a LIMIT at its price (its time in force) or a MARKET.
+
+        It is reported with an executionReport ``x=NEW``, ``X=NEW`` that now carries ``w=true``
+        (``false`` for the market variants, as for any MARKET order) and the working time
+        ``W`` (why this is Binance's report: the module docstring); its fills follow as TRADE
+        reports. The market variants release their lock
+        and spend free balance like a MARKET order; a BUY whose free balance cannot pay for the
+        quantity at the book's prices expires unfilled (``eR`` REJECTED).
+        """
+        now = self._now
+        order.pending = False
+        order.work_time = order.update_time = now
+        user = self._accounts[order.account].user
+        if order.market:
+            self._release(book, order)
+        if user:
+            self._report(order, book, "NEW", working=not order.market)
+        if order.market and order.buy:
+            cost = self._walk(book, True, 0, order.left, 0)[1]
+            if self._accounts[order.account].free.get(book.quote, 0) < cost:
+                self._expire(book, order, "REJECTED")
+                return
+        if (
+            order.tif == _FOK
+            and self._walk(book, order.buy, order.price, order.left, 0)[0] < order.left
+        ):
+            self._expire(book, order, "UNFILLED_FOK_ORDER_EXPIRED")
+            return
+        self._execute(book, order, None)
+
+    def _unstop(self, book: _Book, order: _Order) -> None:
+        """Take a pending stop out of its trigger list."""
+        stops, key = (book.stops_down, _down_key) if order.down else (book.stops_up, _up_key)
+        index = bisect.bisect_left(stops, key(order), key=key)
+        assert stops[index] is order
+        del stops[index]
 
     # --- user events and responses -----------------------------------------------------------
 
@@ -1145,8 +1492,12 @@ class Engine:
         maker: bool = False,
         client_id: str | None = None,
         orig: str = "",
+        commission: int = 0,
     ) -> None:
-        """Emit an executionReport with every field of protocol §3.3, typed as in §9.10."""
+        """Emit an executionReport with every field of protocol §3.3, typed as in §9.10.
+
+        ``W`` (working time) is there once the order works: not while a stop order waits.
+        """
         self._exec_id += 1
         event: dict[str, Any] = {
             "e": "executionReport",
@@ -1158,7 +1509,7 @@ class Engine:
             "f": order.tif,
             "q": fmt_units(order.qty),
             "p": fmt_units(order.price),
-            "P": _ZERO,
+            "P": fmt_units(order.stop),
             "F": _ZERO,
             "g": -1,
             "C": orig,
@@ -1169,9 +1520,9 @@ class Engine:
             "l": fmt_units(last_qty),
             "z": fmt_units(order.executed),
             "L": fmt_units(last_price),
-            # No commission is charged. Like Binance, a fill names its commission asset even when
-            # the amount is zero (the asset received); reports without a fill carry "0" and null.
-            "n": _ZERO if trade_id >= 0 else "0",
+            # The fill's commission, in the asset received. Like Binance, a fill names that
+            # asset even when the amount is zero; reports without a fill carry "0" and null.
+            "n": fmt_units(commission) if trade_id >= 0 else "0",
             "N": (book.base if order.buy else book.quote) if trade_id >= 0 else None,
             "T": self._now,
             "t": trade_id,
@@ -1183,9 +1534,10 @@ class Engine:
             "Z": fmt_units(order.cum_quote),
             "Y": fmt_units(last_quote),
             "Q": fmt_units(order.quote_qty),
-            "W": order.time,
-            "V": "NONE",
         }
+        if order.work_time >= 0:
+            event["W"] = order.work_time
+        event["V"] = "NONE"
         if execution == "EXPIRED":
             event["eR"] = order.expiry
         self._events.append(UserEvent(order.account, event))
@@ -1200,6 +1552,7 @@ class Engine:
         qty: int,
         quote_qty: int,
         is_maker: bool,
+        commission: int,
     ) -> None:
         account.trades.setdefault(book.symbol, []).append(
             {
@@ -1210,7 +1563,7 @@ class Engine:
                 "price": fmt_units(price),
                 "qty": fmt_units(qty),
                 "quoteQty": fmt_units(quote_qty),
-                "commission": _ZERO,
+                "commission": fmt_units(commission),
                 "commissionAsset": book.base if order.buy else book.quote,
                 "time": self._now,
                 "isBuyer": order.buy,
@@ -1238,7 +1591,7 @@ class Engine:
         book: _Book,
         order: _Order,
         resp_type: str,
-        fills: list[tuple[int, int, int]],
+        fills: list[tuple[int, int, int, int]],
         now: int,
     ) -> dict[str, Any]:
         response: dict[str, Any] = {
@@ -1251,7 +1604,9 @@ class Engine:
         if resp_type == "ACK":
             return response
         response.update(self._order_numbers(order))
-        response["workingTime"] = order.time
+        if order.kind in _STOP_TYPES:
+            response["stopPrice"] = fmt_units(order.stop)
+        response["workingTime"] = order.work_time
         if order.status == "EXPIRED":
             response["expiryReason"] = order.expiry
         response["selfTradePreventionMode"] = "NONE"
@@ -1261,11 +1616,11 @@ class Engine:
                 {
                     "price": fmt_units(price),
                     "qty": fmt_units(qty),
-                    "commission": _ZERO,
+                    "commission": fmt_units(fee),
                     "commissionAsset": commission_asset,
                     "tradeId": trade_id,
                 }
-                for price, qty, trade_id in fills
+                for price, qty, trade_id, fee in fills
             ]
         return response
 
@@ -1284,12 +1639,12 @@ class Engine:
             "timeInForce": order.tif,
             "type": order.kind,
             "side": numbers["side"],
-            "stopPrice": _ZERO,
+            "stopPrice": fmt_units(order.stop),
             "icebergQty": _ZERO,
             "time": order.time,
             "updateTime": order.update_time,
-            "isWorking": True,  # every supported type works as soon as it is placed
-            "workingTime": order.time,
+            "isWorking": order.work_time >= 0,  # a stop order works once triggered
+            "workingTime": order.work_time,
             "origQuoteOrderQty": numbers["origQuoteOrderQty"],
             "selfTradePreventionMode": "NONE",
         }
@@ -1356,38 +1711,53 @@ def _validate_params(
     price: Decimal | None,
     time_in_force: str | None,
     quote_order_qty: Decimal | None,
+    stop_price: Decimal | None = None,
+    trailing_delta: int | None = None,
 ) -> str:
-    """Check which parameters the order type needs (protocol §4.3); its time in force."""
-    if order_type == _LIMIT:
+    """Check which parameters the order type needs (protocol §4.3); its time in force.
+
+    LIMIT: timeInForce, quantity, price. LIMIT_MAKER: quantity, price. MARKET: quantity or
+    quoteOrderQty. STOP_LOSS / TAKE_PROFIT: quantity, stopPrice or trailingDelta.
+    STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT: timeInForce, quantity, price, stopPrice or
+    trailingDelta. Anything else sent is -1106.
+    """
+    is_stop = order_type in _STOP_TYPES
+    if not is_stop:
+        if stop_price is not None:
+            raise _not_required("stopPrice")
+        if trailing_delta is not None:
+            raise _not_required("trailingDelta")
+    if order_type in (_LIMIT, _STOP_LOSS_LIMIT, _TAKE_PROFIT_LIMIT):
         if time_in_force is None:
             raise _mandatory("timeInForce")
         if time_in_force not in (_GTC, _IOC, _FOK):
             raise EngineError(-1115, "Invalid timeInForce.")
-        if quantity is None:
-            raise _mandatory("quantity")
-        if price is None:
-            raise _mandatory("price")
-        if quote_order_qty is not None:
-            raise _not_required("quoteOrderQty")
-        return time_in_force
-    if order_type == _LIMIT_MAKER:
-        if time_in_force is not None:
-            raise _not_required("timeInForce")
-        if quantity is None:
-            raise _mandatory("quantity")
-        if price is None:
-            raise _mandatory("price")
-        if quote_order_qty is not None:
-            raise _not_required("quoteOrderQty")
-        return _GTC
-    if time_in_force is not None:
+        tif = time_in_force
+    elif time_in_force is not None:
         raise _not_required("timeInForce")
-    if price is not None:
-        raise _not_required("price")
-    if quantity is None and quote_order_qty is None:
-        raise EngineError(
-            -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
-        )
-    if quantity is not None and quote_order_qty is not None:
+    else:
+        tif = _GTC
+    if order_type == _MARKET:
+        if price is not None:
+            raise _not_required("price")
+        if quantity is None and quote_order_qty is None:
+            raise EngineError(
+                -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+            )
+        if quantity is not None and quote_order_qty is not None:
+            raise _not_required("quoteOrderQty")
+        return tif
+    if quantity is None:
+        raise _mandatory("quantity")
+    if order_type in _MARKET_TYPES:
+        if price is not None:
+            raise _not_required("price")
+    elif price is None:
+        raise _mandatory("price")
+    if quote_order_qty is not None:
         raise _not_required("quoteOrderQty")
-    return _GTC
+    if is_stop and stop_price is None and trailing_delta is None:
+        raise EngineError(
+            -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"
+        )
+    return tif

@@ -28,8 +28,10 @@ order_timeout               order placement       placed; the answer is held ``d
                                                   than the client's timeout), then sent, or the
                                                   connection is dropped if ``drop``
 user_events_after_response  order placement       the order's user events are published
-                                                  ``delay_ms`` after the HTTP answer is written
-                                                  (default: before it)
+                            (REST, or WS-API      ``delay_ms`` (0: at once) after its answer is
+                            ``channel`` wsapi)    written; by default they are sent before it
+                                                  (their bytes reach the client first, pinned
+                                                  by test_exchange_orders.py)
 stale_snapshot              REST /depth, WS-API   the snapshot served is the ``behind``-th newest
                             depth (plan.snapshot) book older than the current one among those
                                                   recorded since the fault was added (the oldest
@@ -53,6 +55,12 @@ user_stream_silent          WS-API user events    the account's next ``count`` e
                                                   all, until cleared) are not delivered
 user_stream_terminated      WS-API user events    ``eventStreamTerminated`` is sent and the
                                                   subscription ends
+user_event_duplicate        WS-API user events    the account's next ``count`` events are each
+                                                  sent twice
+user_event_reorder          WS-API user events    the account's next ``count`` events are each
+                                                  held back and sent after the event that
+                                                  follows it (or ``delay_ms`` later if none
+                                                  does)
 =========================== ===================== ==============================================
 """
 
@@ -93,6 +101,8 @@ class FaultKind(StrEnum):
     SERVER_SHUTDOWN = "server_shutdown"
     USER_STREAM_SILENT = "user_stream_silent"
     USER_STREAM_TERMINATED = "user_stream_terminated"
+    USER_EVENT_DUPLICATE = "user_event_duplicate"
+    USER_EVENT_REORDER = "user_event_reorder"
 
 
 ORDER_KINDS = frozenset(
@@ -115,7 +125,14 @@ DEPTH_KINDS = frozenset(
     }
 )
 CONNECTION_KINDS = frozenset({FaultKind.DISCONNECT, FaultKind.SERVER_SHUTDOWN})
-USER_KINDS = frozenset({FaultKind.USER_STREAM_SILENT, FaultKind.USER_STREAM_TERMINATED})
+USER_KINDS = frozenset(
+    {
+        FaultKind.USER_STREAM_SILENT,
+        FaultKind.USER_STREAM_TERMINATED,
+        FaultKind.USER_EVENT_DUPLICATE,
+        FaultKind.USER_EVENT_REORDER,
+    }
+)
 CHANNELS = frozenset({"rest", "wsapi", "market", "sbe"})  # sbe: the SBE market streams
 
 # The HTTP status a kind is answered with when the fault does not say.
@@ -440,6 +457,21 @@ class FaultPlan:
     def terminate_user_stream(self, account_id: int | None = None, *, count: int = 1) -> Fault:
         """End a user-data subscription with ``eventStreamTerminated``."""
         return self.add(Fault(FaultKind.USER_STREAM_TERMINATED, count=count, account_id=account_id))
+
+    def duplicate_user_events(self, account_id: int | None = None, *, count: int = 1) -> Fault:
+        """Send each of the account's next ``count`` user events twice."""
+        return self.add(Fault(FaultKind.USER_EVENT_DUPLICATE, count=count, account_id=account_id))
+
+    def reorder_user_events(
+        self, account_id: int | None = None, *, count: int = 1, delay_ms: int = 500
+    ) -> Fault:
+        """Send each of the account's next ``count`` user events after the one that follows
+        it (``delay_ms`` late when none follows)."""
+        return self.add(
+            Fault(
+                FaultKind.USER_EVENT_REORDER, count=count, account_id=account_id, delay_ms=delay_ms
+            )
+        )
 
     # -- connections ----------------------------------------------------------------------------
 

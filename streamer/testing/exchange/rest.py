@@ -14,9 +14,13 @@ RFC 1123 ``Date``); order placements add ``X-MBX-ORDER-COUNT-10S`` and ``-1D``. 
 handlers did not foresee is logged and answered 500 / -1000, so no input can stop the server.
 
 Weights (protocol §4.3, §7.5): ping/time 1, exchangeInfo 20, depth 5/25/50/250 by limit,
-ticker/price 2 (4 without symbol), order POST/DELETE 0 on success (1 on failure), order/test 1
-(20 with computeCommissionRates), order GET 4, openOrders 6 (80 without symbol), allOrders 20,
-myTrades 20 (5 with orderId), account 20.
+ticker/price 2 (4 without symbol), klines 2, order POST/DELETE 0 on success (1 on failure),
+order/test 1 (20 with computeCommissionRates), order GET 4, openOrders 6 (80 without symbol),
+allOrders 20, myTrades 20 (5 with orderId), account 20.
+
+Orders take every parameter of protocol §4.3 the engine implements, ``stopPrice`` and
+``trailingDelta`` included (the engine answers for the latter, see ``engine.py``);
+``icebergQty`` and the peg parameters are -1106 (not implemented).
 """
 
 from __future__ import annotations
@@ -60,8 +64,7 @@ _TIMEOUT_1007 = {
     "msg": "Timeout waiting for response from backend server. "
     "Send status unknown; execution status unknown.",
 }
-_ZERO = "0.00000000"
-_NOT_REQUIRED = ("stopPrice", "icebergQty", "trailingDelta", "pegPriceType", "pegOffsetValue")
+_NOT_REQUIRED = ("icebergQty", "pegPriceType", "pegOffsetValue")  # not implemented
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,7 @@ class RestApi:
                 "/api/v3/ticker/price",
                 ep(self._ticker_price, lambda p: 2 if p.text("symbol") else 4),
             ),
+            web.get("/api/v3/klines", ep(self._klines, 2)),
             web.post("/api/v3/order", ep(self._order_place, 0, signed=True, order=True)),
             web.post(
                 "/api/v3/order/test",
@@ -360,12 +364,28 @@ class RestApi:
     async def _ticker_price(self, call: Call) -> Reply:
         symbol = self._symbol(call.params, required=False)
         listed = call.params.symbol_list("symbols")
+        if symbol is not None and listed is not None:
+            raise ApiError(-1128, "Combination of optional parameters invalid.")
         if symbol is not None:
             return Reply({"symbol": symbol, "price": self._engine.last_price(symbol)})
         names = listed if listed is not None else list(self._engine.symbols)
         if any(n not in self._engine.symbols for n in names):
             raise ApiError(-1121, "Invalid symbol.")
         return Reply([{"symbol": n, "price": self._engine.last_price(n)} for n in names])
+
+    async def _klines(self, call: Call) -> Reply:
+        p = call.params
+        symbol = self._symbol(p)
+        assert symbol is not None
+        rows = self._engine.klines(
+            symbol,
+            p.required("interval"),
+            start_time=p.integer("startTime"),
+            end_time=p.integer("endTime"),
+            limit=self._limit(p),
+            now_ms=call.now_ms,
+        )
+        return Reply(rows)
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -383,6 +403,8 @@ class RestApi:
             "time_in_force": params.text("timeInForce"),
             "client_order_id": params.client_order_id("newClientOrderId"),
             "quote_order_qty": params.decimal("quoteOrderQty"),
+            "stop_price": params.decimal("stopPrice"),
+            "trailing_delta": params.integer("trailingDelta"),
             "resp_type": params.text("newOrderRespType"),
         }
         if symbol not in self._engine.symbols:
@@ -438,20 +460,7 @@ class RestApi:
         self._engine.place_order(call.account_id, **args, now_ms=call.now_ms, test=True)
         if not call.params.boolean("computeCommissionRates"):
             return Reply({})
-        zero = {"maker": _ZERO, "taker": _ZERO}
-        return Reply(
-            {
-                "standardCommissionForOrder": zero,
-                "specialCommissionForOrder": zero,
-                "taxCommissionForOrder": zero,
-                "discount": {
-                    "enabledForAccount": False,
-                    "enabledForSymbol": False,
-                    "discountAsset": "BNB",
-                    "discount": _ZERO,
-                },
-            }
-        )
+        return Reply(self._engine.commission_rates_for_order(call.account_id))
 
     async def _order_get(self, call: Call) -> Reply:
         p = call.params
@@ -576,14 +585,22 @@ class RestApi:
             for asset, (free, locked) in self._engine.balances(call.account_id).items()
             if not (omit_zero and free == 0 and locked == 0)
         ]
-        zero = _ZERO
+        rates = self._engine.commission(call.account_id)
+        zero = "0.00000000"
         return Reply(
             {
-                "makerCommission": 0,
-                "takerCommission": 0,
+                # The integer fields are the rates in basis points (0.001 -> 10), as Binance
+                # shows them; finer rates are truncated there and exact in commissionRates.
+                "makerCommission": int(rates.maker * 10_000),
+                "takerCommission": int(rates.taker * 10_000),
                 "buyerCommission": 0,
                 "sellerCommission": 0,
-                "commissionRates": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+                "commissionRates": {
+                    "maker": fmt(rates.maker),
+                    "taker": fmt(rates.taker),
+                    "buyer": zero,
+                    "seller": zero,
+                },
                 "canTrade": True,
                 "canWithdraw": True,
                 "canDeposit": True,

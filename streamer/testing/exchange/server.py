@@ -391,9 +391,15 @@ class FakeExchange:
         self,
         balances: Mapping[str, Decimal | str | int] | None = None,
         ed25519_public_key_pem: str | None = None,
+        commission: Mapping[str, Decimal | str | int] | None = None,
     ) -> dict[str, str]:
-        """A funded account: ``{apiKey, secretKey}`` (HMAC) or ``{apiKey}`` (Ed25519)."""
-        return self.control.create_account(balances, ed25519_public_key_pem)
+        """A funded account: ``{apiKey, secretKey}`` (HMAC) or ``{apiKey}`` (Ed25519).
+
+        ``commission``: its rates ``{"maker": .., "taker": ..}``, each Binance's default 0.001
+        (0.1%) unless given; ``{"maker": "0", "taker": "0"}`` for an account that pays none.
+        Commissions are charged in the asset each fill gives the account.
+        """
+        return self.control.create_account(balances, ed25519_public_key_pem, commission)
 
     async def orders(self, api_key: str) -> list[dict[str, Any]]:
         """Every order of the account, any status."""

@@ -4,9 +4,13 @@ The local exchange ships the full real ``/api/v3/exchangeInfo`` body of 2021-10-
 see ``data/README.md`` for its provenance) and takes each symbol's rules from it, so that orders
 are accepted or rejected the way production Binance would (protocol §4.4):
 
-* ``PRICE_FILTER``: ``minPrice <= price <= maxPrice`` and ``price % tickSize == 0``;
-* ``LOT_SIZE`` (and ``MARKET_LOT_SIZE`` for MARKET orders): the same three rules on the quantity;
-* ``NOTIONAL`` or ``MIN_NOTIONAL``: ``price * quantity >= minNotional`` (and ``<= maxNotional``).
+* ``PRICE_FILTER``: ``minPrice <= price <= maxPrice`` and ``price % tickSize == 0``, on the
+  limit ``price`` and on the ``stopPrice`` of stop orders alike;
+* ``LOT_SIZE`` (and ``MARKET_LOT_SIZE`` for MARKET, STOP_LOSS and TAKE_PROFIT orders): the same
+  three rules on the quantity;
+* ``NOTIONAL`` or ``MIN_NOTIONAL``: ``price * quantity >= minNotional`` (and ``<= maxNotional``);
+* ``MAX_NUM_ALGO_ORDERS``: at most ``maxNumAlgoOrders`` open stop orders per account and symbol
+  (checked by the engine, which knows the open orders).
 
 Each rule is disabled when its value is 0. A failure is ``-1013 "Filter failure: <NAME>"``; a
 number with more than 8 decimals is ``-1111`` before any filter is looked at.
@@ -123,7 +127,7 @@ class SymbolInfo:
     min_qty: Decimal
     max_qty: Decimal
     min_notional: Decimal  # from NOTIONAL or MIN_NOTIONAL, 0 if none
-    raw: dict[str, Any]  # the exchangeInfo symbol entry verbatim
+    raw: dict[str, Any]  # the exchangeInfo symbol entry as served (``load_exchange_info``)
 
 
 @cache
@@ -133,13 +137,48 @@ def _exchange_info_bytes() -> bytes:
 
 
 def load_exchange_info() -> dict[str, Any]:
-    """The shipped real exchangeInfo body, parsed.
+    """The shipped real exchangeInfo body, parsed, with today's order types (see below).
 
     The decompressed bytes are cached; each call returns a fresh dict, so a caller may change it
     (say, ``serverTime``) without affecting anyone else.
+
+    One change to the 2021 file: in 2021 Binance listed ``STOP_LOSS_LIMIT`` and
+    ``TAKE_PROFIT_LIMIT`` for every symbol but not the market variants ``STOP_LOSS`` and
+    ``TAKE_PROFIT``; production lists all seven order types today (current exchangeInfo bodies,
+    e.g. the 2026 examples in binance/binance-spot-api-docs). The local exchange serves today's
+    list, so that every order type it implements is one its exchangeInfo allows, and says
+    ``"allowTrailingStop": false`` (a field added in 2022), as it does not implement trailing
+    stops. Every other byte of the entries is the recorded one.
     """
     body: dict[str, Any] = orjson.loads(_exchange_info_bytes())
+    body["symbols"] = [_modernize(entry) for entry in body["symbols"]]
     return body
+
+
+# Binance's spelling and order of orderTypes (exchangeInfo, enums.md).
+_ORDER_TYPES = (
+    "LIMIT",
+    "LIMIT_MAKER",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+)
+_MARKET_VARIANT = {"STOP_LOSS_LIMIT": "STOP_LOSS", "TAKE_PROFIT_LIMIT": "TAKE_PROFIT"}
+
+
+def _modernize(entry: dict[str, Any]) -> dict[str, Any]:
+    """The 2021 entry with today's order types and ``allowTrailingStop`` (see above)."""
+    types = set(entry.get("orderTypes", ()))
+    types |= {market for limit, market in _MARKET_VARIANT.items() if limit in types}
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        out[key] = [t for t in _ORDER_TYPES if t in types] if key == "orderTypes" else value
+        if key == "quoteOrderQtyMarketAllowed":
+            out.setdefault("allowTrailingStop", False)
+    out.setdefault("allowTrailingStop", False)
+    return out
 
 
 def _filters(entry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -210,6 +249,9 @@ class SymbolRules:
     min_notional_to_market: bool
     max_notional_to_market: bool
     quote_order_qty_market_allowed: bool
+    order_types: frozenset[str]  # exchangeInfo ``orderTypes``; all seven when it has none
+    trailing_allowed: bool  # exchangeInfo ``allowTrailingStop``
+    max_algo_orders: int  # MAX_NUM_ALGO_ORDERS; 0 = no such filter
 
     @classmethod
     def from_info(cls, info: SymbolInfo) -> SymbolRules:
@@ -247,6 +289,11 @@ class SymbolRules:
             min_notional_to_market=to_market_min,
             max_notional_to_market=to_market_max,
             quote_order_qty_market_allowed=bool(info.raw.get("quoteOrderQtyMarketAllowed", True)),
+            order_types=frozenset(info.raw.get("orderTypes") or _ORDER_TYPES),
+            trailing_allowed=bool(info.raw.get("allowTrailingStop", False)),
+            max_algo_orders=int(
+                filters.get("MAX_NUM_ALGO_ORDERS", {}).get("maxNumAlgoOrders", 0) or 0
+            ),
         )
 
     def check_price(self, price: int) -> None:

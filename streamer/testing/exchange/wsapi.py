@@ -5,8 +5,8 @@ every answer is ``{"id", "status", "result" | "error", "rateLimits"}`` with the 
 JSON type. Methods: ``session.logon`` (Ed25519 keys only), ``session.status``,
 ``session.logout``, ``userDataStream.subscribe`` (after logon),
 ``userDataStream.subscribe.signature`` (any key), ``userDataStream.unsubscribe``,
-``session.subscriptions``, ``order.place``, ``order.test``, ``order.cancel``, ``order.status``,
-``depth``, ``ping``, ``time``.
+``session.subscriptions``, ``order.place``, ``order.test`` (with ``computeCommissionRates``),
+``order.cancel``, ``order.status``, ``depth``, ``klines``, ``ping``, ``time``.
 
 Signed requests carry ``apiKey``, ``timestamp`` and ``signature`` over the sorted ``k=v`` params
 (``auth.Auth.verify_wsapi``); after ``session.logon`` a request may omit ``apiKey`` and
@@ -20,7 +20,8 @@ the same way.
 Weight: each request is charged to the client IP (``weights.Weights``; connecting costs 2;
 successful orders cost 0, failed ones 1), and over the limit the answer is 429 or 418 with
 ``error.data.retryAfter`` in epoch ms. Faults consumed here: rate limits, order faults on the
-``wsapi`` channel, a silent or terminated user stream, disconnect and ``serverShutdown``.
+``wsapi`` channel, a silent or terminated user stream, duplicated or reordered user events,
+disconnect and ``serverShutdown``.
 
 Nothing a client sends can break the server: malformed JSON, unknown methods, missing or bad
 params all get an error answer, and an oversized frame (over ``max_frame`` bytes) closes only
@@ -82,6 +83,7 @@ _WEIGHTS: Final = {
     "order.test": 1,
     "order.cancel": 0,
     "order.status": 4,
+    "klines": 2,
     "ping": 1,
     "time": 1,
 }
@@ -159,6 +161,7 @@ class _Session:
         self.closed = False
         self.tasks: asyncio.TaskGroup | None = None  # the connection's own task group
         self.delayed: set[asyncio.Task[None]] = set()
+        self.held: dict[int, bytes] = {}  # subscriptionId -> a user event held back (reorder)
 
     def subscription_of(self, account_id: int) -> int | None:
         for sid, (account, _) in self.subs.items():
@@ -222,14 +225,34 @@ class WsApi:
                 continue
             body = orjson.dumps(ev.event)
             for session, sid in list(targets):
-                if check_faults:
-                    fault = self._faults.take_user_fault(ev.account_id, session.cid)
-                    if fault is not None and fault.kind is FaultKind.USER_STREAM_SILENT:
-                        continue
-                    if fault is not None and fault.kind is FaultKind.USER_STREAM_TERMINATED:
-                        self._terminate(session, sid)
-                        continue
-                self._write(session, b'{"subscriptionId":%d,"event":%b}' % (sid, body))
+                message = b'{"subscriptionId":%d,"event":%b}' % (sid, body)
+                held = session.held.pop(sid, None)  # a reordered event goes after this one
+                fault = (
+                    self._faults.take_user_fault(ev.account_id, session.cid)
+                    if check_faults
+                    else None
+                )
+                kind = fault.kind if fault is not None else None
+                if kind is FaultKind.USER_STREAM_SILENT:
+                    pass
+                elif kind is FaultKind.USER_STREAM_TERMINATED:
+                    self._terminate(session, sid)
+                elif kind is FaultKind.USER_EVENT_REORDER and held is None:
+                    assert fault is not None
+                    session.held[sid] = message
+                    self._later(session, fault.delay_ms, partial(self._release, session, sid))
+                else:
+                    self._write(session, message)
+                    if kind is FaultKind.USER_EVENT_DUPLICATE:
+                        self._write(session, message)
+                if held is not None:
+                    self._write(session, held)
+
+    async def _release(self, session: _Session, sid: int) -> None:
+        """Send a held-back (reordered) event that no later event has released."""
+        held = session.held.pop(sid, None)
+        if held is not None:
+            self._write(session, held)
 
     def _terminate(self, session: _Session, sid: int) -> None:
         """End one subscription with ``eventStreamTerminated`` (protocol §3.3)."""
@@ -468,7 +491,12 @@ class WsApi:
         if "returnRateLimits" in params:
             rate_limits = param_str(params["returnRateLimits"]).lower() != "false"
         now_ms = self._clock()
-        weight = _depth_weight(_limit(params)) if name == "depth" else _WEIGHTS[name]
+        if name == "depth":
+            weight = _depth_weight(_limit(params))
+        elif name == "order.test" and _true(params.get("computeCommissionRates")):
+            weight = 20
+        else:
+            weight = _WEIGHTS[name]
         fault = self._faults.take_request_fault("wsapi")
         if fault is not None:
             until = now_ms + fault.retry_after * 1000
@@ -633,6 +661,27 @@ class WsApi:
         result = {"lastUpdateId": snap.last_update_id, "bids": snap.bids, "asks": snap.asks}
         self._respond(session, rid, 200, result=result, rate_limits=rl)
 
+    def _klines(
+        self, session: _Session, rid: object, params: dict[str, Any], now_ms: int, rl: bool
+    ) -> None:
+        p = _params(params)
+        symbol = p.required("symbol")
+        if symbol not in self._engine.symbols:
+            raise _Answer(400, -1121, "Invalid symbol.")
+        limit = p.integer("limit", default=500)
+        assert limit is not None
+        if limit < 1:
+            raise _Answer(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        result = self._engine.klines(
+            symbol,
+            p.required("interval"),
+            start_time=p.integer("startTime"),
+            end_time=p.integer("endTime"),
+            limit=min(limit, 1000),
+            now_ms=now_ms,
+        )
+        self._respond(session, rid, 200, result=result, rate_limits=rl)
+
     def _order_status(
         self, session: _Session, rid: object, params: dict[str, Any], now_ms: int, rl: bool
     ) -> None:
@@ -666,8 +715,12 @@ class WsApi:
         self, session: _Session, rid: object, params: dict[str, Any], now_ms: int, rl: bool
     ) -> None:
         key = self._signed(session, params, now_ms)
-        self._place(key, _params(params), now_ms, test=True)
-        self._respond(session, rid, 200, result={}, rate_limits=rl)
+        p = _params(params)
+        self._place(key, p, now_ms, test=True)
+        result: dict[str, Any] = {}
+        if p.boolean("computeCommissionRates"):
+            result = self._engine.commission_rates_for_order(key.account_id)
+        self._respond(session, rid, 200, result=result, rate_limits=rl)
 
     def _order_place(
         self, session: _Session, rid: object, params: dict[str, Any], now_ms: int, rl: bool
@@ -740,6 +793,8 @@ class WsApi:
             time_in_force=p.text("timeInForce"),
             client_order_id=p.text("newClientOrderId"),
             quote_order_qty=p.decimal("quoteOrderQty"),
+            stop_price=p.decimal("stopPrice"),
+            trailing_delta=p.integer("trailingDelta"),
             resp_type=p.text("newOrderRespType"),
             now_ms=now_ms,
             test=test,
@@ -763,6 +818,7 @@ class WsApi:
         "order.cancel": _order_cancel,
         "order.status": _order_status,
         "depth": _depth,
+        "klines": _klines,
         "ping": _ping_method,
         "time": _time,
     }
@@ -807,6 +863,11 @@ def _params(params: Mapping[str, Any]) -> Params:
         else:
             raise ApiError(-1100, f"Illegal characters found in parameter '{name}'.")
     return Params(out)
+
+
+def _true(value: object) -> bool:
+    """A JSON boolean param given as ``true`` or ``"true"`` (any case)."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def _limit(params: Mapping[str, Any]) -> int:
