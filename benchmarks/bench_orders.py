@@ -2,36 +2,44 @@
 
 **Round trips.** The local exchange runs in a child process of its own (``--serve``: a
 ``FakeExchange`` with its order-count and weight limits lifted, since 50 orders per 10 s would
-measure the limit, not the latency; a live simulated market of ``--symbol``). Each client runs
-in a child process of its own too, one at a time, the clients interleaved over ``--repeat``
-rounds, each round with a fresh funded account per client. A client places ``--limits`` LIMIT
-orders far from the market (half the mid price: they rest, never fill), cancelling each one
-before the next, then ``--markets`` MARKET orders (BUY and SELL in turn), after a warm-up of a
-few orders of each kind that is not counted. Timed with ``time.perf_counter``:
+measure the limit, not the latency; a live simulated market of BTCUSDT at ``--rate`` actions
+per second). Each client runs in a child process of its own too, one at a time, the clients
+interleaved over ``--repeat`` rounds, each round with a fresh funded account per client. A
+client subscribes to its account's user-data stream (WS-API ``userDataStream.subscribe.
+signature``, so the exchange does the same work for every client: each order's events are
+published before its REST answer is written), then places ``--limits`` LIMIT orders far from
+the market (half the price: they rest, never fill), cancelling each one before the next, then
+``--markets`` MARKET orders (BUY and SELL in turn), after a warm-up of a few orders of each kind
+that is not counted. One order at a time; timed with ``time.perf_counter`` from the call:
 
-* streamer (``Streamer.place_order`` with credentials, its book of the symbol live, so that a
-  MARKET order's notional check reads the book's mid rather than asking for a ticker): **place
-  -> REST ack -> executionReport applied**, the time from the call until both the REST answer
-  has been applied to the tracker (``place_order`` returned) and the order's executionReport
-  from the user-data stream has been (``OrderTracker.receive_event`` returned, seen through a
-  wrapper: a report that confirms what the answer said emits no event to watch); also
-  place -> REST ack alone (``place_order`` returned), the same
-  measure as the peers'; cancels likewise (``cancel_order``, then its CANCELED report).
-  Before anything is sent the order is checked and quantized against the symbol's filters and
-  tracked; that is in the time.
-* python-binance (``AsyncClient`` with ``API_URL`` pointed at the exchange): ``create_order``
-  -> REST answer, ``cancel_order`` -> REST answer. No user stream is read.
-* ccxt (``ccxt.async_support.binance`` with ``urls["api"]`` overridden, markets loaded before
-  timing): ``create_order`` -> REST answer (parsed into ccxt's order structure),
-  ``cancel_order`` -> REST answer. Its client-side throttle (``enableRateLimit``, on by
-  default) is off, so that the time is its round trip; with it on (``--ccxt-throttle``) every
-  request waits its turn by Binance's published limits (about 12 ms apart here).
+* **REST answer**: the placing (or cancelling) call returned;
+* **executionReport in**: the order's report of the awaited status (NEW, CANCELED, the MARKET's
+  final one) has reached the client: for streamer, applied to the pure tracker
+  (``OrderTracker.receive_event`` returned; watched through a wrapper of that method, since a
+  report that confirms what the REST answer already said changes nothing and emits no event);
+  for python-binance, returned by its user socket's ``recv()``; for ccxt, in the orders that
+  ``watch_orders()`` returned (parsed into its order cache);
+* **both**: the later of the two, the full round trip (place -> REST ack -> executionReport).
 
-So the peers' figure is place -> REST answer only; streamer's "REST ack" column is the same
-measure, and its round-trip column adds the stream's confirmation. Every client sends the same
-orders (same symbol, side, quantity, price rule), FULL responses (Binance's default for LIMIT
-and MARKET; streamer asks for FULL explicitly). All on the default asyncio loop (``--uvloop``:
-all on uvloop), and under ``loopback_only()``.
+The clients:
+
+* streamer: ``Streamer.place_order`` / ``cancel_order`` with credentials, its book of BTCUSDT
+  live (a MARKET order's notional check then reads the book's mid instead of asking for a
+  ticker). Before anything is sent the order is checked and quantized against the symbol's
+  filters and tracked (SENT); the REST answer is applied to the tracker before the call
+  returns. All of that is in the time.
+* python-binance: ``AsyncClient`` (``API_URL`` pointed at the exchange) ``create_order`` /
+  ``cancel_order``; its ``BinanceSocketManager.user_socket()`` read in a task.
+* ccxt: ``ccxt.pro.binance`` (ccxt's async client with its WebSocket part) with
+  ``urls["api"]`` overridden, markets loaded before timing, ``create_order`` / ``cancel_order``
+  over REST (answers parsed into ccxt's order structure), ``watch_orders`` read in a task. Its
+  client-side throttle (``enableRateLimit``, on by default) is off, so that the time is its
+  round trip; with it on (``--ccxt-throttle``) every request waits its turn by Binance's
+  published limits (about 12 ms apart here).
+
+Every client sends the same orders (same symbol, side, quantity, price rule) and gets FULL
+answers (Binance's default for LIMIT and MARKET; streamer asks for FULL explicitly). All on the
+default asyncio loop (``--uvloop``: all on uvloop), and under ``loopback_only()``.
 
 **Tracker.** Events per second that the pure ``streamer.sansio.orders.OrderTracker`` applies: a
 synthetic user stream for ``--tracker-orders`` orders, each NEW, then PARTIALLY_FILLED and FILLED
@@ -74,6 +82,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 from local_exchange import ROOT, json_child, loopback_only  # noqa: E402
+from peers import _cancel  # noqa: E402
 
 CLIENTS = ("streamer", "python-binance", "ccxt")
 DISTRIBUTIONS = {"streamer": "streamer", "python-binance": "python-binance", "ccxt": "ccxt"}
@@ -85,6 +94,19 @@ MARKET_QTY = "0.05000"
 WARMUP = 5  # orders of each kind, not counted
 LIMIT = 10**9  # order counts and weight: lifted on the benchmark's exchange
 CLIENT_TIMEOUT = 600.0  # seconds a client process may take
+#: What is timed, by name (milliseconds in the report), for every client.
+MEASURES = {
+    "place": "LIMIT place -> REST answer and executionReport (both)",
+    "place_rest": "LIMIT place -> REST answer",
+    "place_stream": "LIMIT place -> executionReport in",
+    "cancel": "cancel -> REST answer and executionReport (both)",
+    "cancel_rest": "cancel -> REST answer",
+    "cancel_stream": "cancel -> executionReport in",
+    "market": "MARKET place -> REST answer and final executionReport (both)",
+    "market_rest": "MARKET place -> REST answer",
+    "market_stream": "MARKET place -> final executionReport in",
+}
+PEER_MEASURES = tuple(MEASURES)
 
 
 # ---------------------------------------------------------------------- the exchange
@@ -151,8 +173,7 @@ async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
     from streamer import Credentials, Endpoints, Streamer
     from streamer.order_models import TERMINAL, OrderStatus
 
-    times: Timings = {"place_rest": [], "place": [], "cancel_rest": [], "cancel": []}
-    times |= {"market_rest": [], "market": []}
+    times: Timings = {name: [] for name in MEASURES}
     # client order id -> (the statuses awaited from the stream, when their report was applied)
     waiting: dict[str, tuple[frozenset[str], asyncio.Future[float]]] = {}
 
@@ -203,10 +224,8 @@ async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
             t1_rest = time.perf_counter()
             t1_stream = await asyncio.wait_for(seen, 10)
             if keep:
-                times["place_rest"].append(t_rest - t0)
-                times["place"].append(max(t_rest, t_stream) - t0)
-                times["cancel_rest"].append(t1_rest - t1)
-                times["cancel"].append(max(t1_rest, t1_stream) - t1)
+                _keep(times, "place", t0, t_rest, t_stream)
+                _keep(times, "cancel", t1, t1_rest, t1_stream)
 
         async def one_market(i: int, keep: bool) -> None:
             cid = plan.cid("M", i)
@@ -219,59 +238,100 @@ async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
             t_rest = time.perf_counter()
             t_stream = await asyncio.wait_for(seen, 10)
             if keep:
-                times["market_rest"].append(t_rest - t0)
-                times["market"].append(max(t_rest, t_stream) - t0)
+                _keep(times, "market", t0, t_rest, t_stream)
 
         await _drive(plan, one_limit, one_market)
     return times
 
 
+class Reports:
+    """When each (order id, status) was first reported by a peer's user stream."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], float] = {}
+        self._changed = asyncio.Event()
+
+    def saw(self, order_id: Any, status: str) -> None:
+        self.seen.setdefault((str(order_id), status), time.perf_counter())
+        self._changed.set()
+
+    async def wait(self, order_id: Any, status: str, limit: float = 10.0) -> float:
+        key = (str(order_id), status)
+        async with asyncio.timeout(limit):
+            while key not in self.seen:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.seen[key]
+
+
 async def run_python_binance(rest: str, key: str, secret: str, plan: Plan) -> Timings:
     with warnings.catch_warnings():  # its imports of the legacy websockets API
         warnings.simplefilter("ignore", DeprecationWarning)
-        from binance import AsyncClient
+        from binance import AsyncClient, BinanceSocketManager
+
+    ws = rest.replace("http", "ws", 1)
 
     class LocalClient(AsyncClient):  # type: ignore[misc]
         API_URL = f"{rest}/api"
-        WS_API_URL = rest.replace("http", "ws", 1) + "/ws-api/v3"
+        WS_API_URL = f"{ws}/ws-api/v3"
 
-    times: Timings = {"place_rest": [], "cancel_rest": [], "market_rest": []}
+    class LocalSockets(BinanceSocketManager):  # type: ignore[misc]
+        STREAM_URL = f"{ws}/"
+
+    times: Timings = {name: [] for name in PEER_MEASURES}
+    reports = Reports()
     client = await LocalClient.create(key, secret)
     try:
+        # its user stream (userDataStream.subscribe.signature over the WS-API), read throughout
+        async with LocalSockets(client).user_socket() as user:
 
-        async def one_limit(i: int, keep: bool) -> None:
-            cid = plan.cid("L", i)
-            t0 = time.perf_counter()
-            await client.create_order(
-                symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
-                quantity=LIMIT_QTY, price=plan.price, newClientOrderId=cid,
-            )  # fmt: skip
-            t1 = time.perf_counter()
-            await client.cancel_order(symbol=SYMBOL, origClientOrderId=cid)
-            t2 = time.perf_counter()
-            if keep:
-                times["place_rest"].append(t1 - t0)
-                times["cancel_rest"].append(t2 - t1)
+            async def read() -> None:
+                while True:
+                    event = await user.recv()
+                    if isinstance(event, dict) and event.get("e") == "executionReport":
+                        reports.saw(event["i"], event["X"])
 
-        async def one_market(i: int, keep: bool) -> None:
-            t0 = time.perf_counter()
-            await client.create_order(
-                symbol=SYMBOL, side="BUY" if i % 2 else "SELL", type="MARKET",
-                quantity=MARKET_QTY, newClientOrderId=plan.cid("M", i),
-            )  # fmt: skip
-            if keep:
-                times["market_rest"].append(time.perf_counter() - t0)
+            reading = asyncio.create_task(read())
 
-        await _drive(plan, one_limit, one_market)
+            async def one_limit(i: int, keep: bool) -> None:
+                cid = plan.cid("L", i)
+                t0 = time.perf_counter()
+                order = await client.create_order(
+                    symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
+                    quantity=LIMIT_QTY, price=plan.price, newClientOrderId=cid,
+                )  # fmt: skip
+                t_rest = time.perf_counter()
+                t_stream = await reports.wait(order["orderId"], "NEW")
+                t1 = time.perf_counter()
+                await client.cancel_order(symbol=SYMBOL, origClientOrderId=cid)
+                t1_rest = time.perf_counter()
+                t1_stream = await reports.wait(order["orderId"], "CANCELED")
+                if keep:
+                    _keep(times, "place", t0, t_rest, t_stream)
+                    _keep(times, "cancel", t1, t1_rest, t1_stream)
+
+            async def one_market(i: int, keep: bool) -> None:
+                t0 = time.perf_counter()
+                order = await client.create_order(
+                    symbol=SYMBOL, side="BUY" if i % 2 else "SELL", type="MARKET",
+                    quantity=MARKET_QTY, newClientOrderId=plan.cid("M", i),
+                )  # fmt: skip
+                t_rest = time.perf_counter()
+                t_stream = await reports.wait(order["orderId"], order["status"])
+                if keep:
+                    _keep(times, "market", t0, t_rest, t_stream)
+
+            await _drive(plan, one_limit, one_market)
+            await _cancel([reading])  # one cancel() may not stop python-binance's reader
     finally:
         await client.close_connection()
     return times
 
 
 async def run_ccxt(rest: str, key: str, secret: str, plan: Plan) -> Timings:
-    import ccxt.async_support as ccxt
+    import ccxt.pro as ccxtpro  # ccxt's async binance with its WebSocket part (watch_orders)
 
-    exchange = ccxt.binance(
+    exchange = ccxtpro.binance(
         {
             "apiKey": key,
             "secret": secret,
@@ -287,12 +347,25 @@ async def run_ccxt(rest: str, key: str, secret: str, plan: Plan) -> Timings:
             },
         }
     )
+    ws = rest.replace("http", "ws", 1)
     api = exchange.urls["api"]
     api["public"] = api["private"] = f"{rest}/api/v3"
     api["v1"] = f"{rest}/api/v1"
-    times: Timings = {"place_rest": [], "cancel_rest": [], "market_rest": []}
+    api["ws"]["spot"] = f"{ws}/ws"
+    api["ws"]["ws-api"]["spot"] = f"{ws}/ws-api/v3"
+    times: Timings = {name: [] for name in PEER_MEASURES}
+    reports = Reports()
+    status = {"open": "NEW", "canceled": "CANCELED", "closed": "FILLED", "expired": "EXPIRED"}
     try:
         await exchange.load_markets()
+        await exchange.authenticate()  # userDataStream.subscribe.signature
+
+        async def read() -> None:
+            while True:
+                for order in await exchange.watch_orders(CCXT_SYMBOL):
+                    reports.saw(order["id"], status.get(order["status"], order["status"]))
+
+        reading = asyncio.create_task(read())
 
         async def one_limit(i: int, keep: bool) -> None:
             cid = plan.cid("L", i)
@@ -301,26 +374,41 @@ async def run_ccxt(rest: str, key: str, secret: str, plan: Plan) -> Timings:
                 CCXT_SYMBOL, "limit", "buy", float(LIMIT_QTY), float(plan.price),
                 {"newClientOrderId": cid},
             )  # fmt: skip
+            t_rest = time.perf_counter()
+            t_stream = await reports.wait(order["id"], "NEW")
             t1 = time.perf_counter()
             await exchange.cancel_order(order["id"], CCXT_SYMBOL)
-            t2 = time.perf_counter()
+            t1_rest = time.perf_counter()
+            t1_stream = await reports.wait(order["id"], "CANCELED")
             if keep:
-                times["place_rest"].append(t1 - t0)
-                times["cancel_rest"].append(t2 - t1)
+                _keep(times, "place", t0, t_rest, t_stream)
+                _keep(times, "cancel", t1, t1_rest, t1_stream)
 
         async def one_market(i: int, keep: bool) -> None:
             t0 = time.perf_counter()
-            await exchange.create_order(
+            order = await exchange.create_order(
                 CCXT_SYMBOL, "market", "buy" if i % 2 else "sell", float(MARKET_QTY), None,
                 {"newClientOrderId": plan.cid("M", i)},
             )  # fmt: skip
+            t_rest = time.perf_counter()
+            t_stream = await reports.wait(order["id"], status[order["status"]])
             if keep:
-                times["market_rest"].append(time.perf_counter() - t0)
+                _keep(times, "market", t0, t_rest, t_stream)
 
         await _drive(plan, one_limit, one_market)
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
     finally:
         await exchange.close()
     return times
+
+
+def _keep(times: Timings, kind: str, t0: float, t_rest: float, t_stream: float) -> None:
+    """One round trip: to the REST answer, to the stream's report, and to both."""
+    times[f"{kind}_rest"].append(t_rest - t0)
+    times[f"{kind}_stream"].append(t_stream - t0)
+    times[kind].append(max(t_rest, t_stream) - t0)
 
 
 async def _drive(
@@ -494,7 +582,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             for mine, theirs in zip(base, results, strict=False)
             if "error" not in mine and "error" not in theirs
         ]
-        for measure in ("place_rest", "cancel_rest", "market_rest"):
+        for measure in MEASURES:
             for stat in ("p50_ms", "p99_ms"):
                 values = [t[measure][stat] / m[measure][stat] for m, t in pairs if measure in t]
                 if values:
@@ -585,14 +673,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"{report['repeat']} runs; {report['limits']} LIMIT (+ cancel) and {report['markets']} "
         "MARKET orders per run; milliseconds p50 / p99"
     )
-    names = {
-        "place": "LIMIT: place -> REST ack -> executionReport applied",
-        "place_rest": "LIMIT: place -> REST answer",
-        "cancel": "cancel -> REST ack -> executionReport applied",
-        "cancel_rest": "cancel -> REST answer",
-        "market": "MARKET: place -> REST ack -> executionReport applied",
-        "market_rest": "MARKET: place -> REST answer",
-    }
+    names = MEASURES
     for client, row in report["clients"].items():
         version_ = row["version"] or "?"
         print(f"{client} {version_}" + (f"  errors: {row['errors']}" if row["errors"] else ""))

@@ -44,9 +44,8 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -82,6 +81,7 @@ __all__ = [
     "describe",
     "event_line",
     "order_line",
+    "order_trace",
 ]
 
 PROG_ORDERS = "streamer orders"
@@ -172,6 +172,14 @@ def add_orders_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="seconds to wait for the placement's answer; after it the outcome is unknown and "
         f"the order is resolved by querying it (default {DEFAULT_ORDER_TIMEOUT:g})",
     )
+    p.add_argument(
+        "--not-placed-after",
+        type=positive_float,
+        metavar="S",
+        help="while resolving: seconds of the exchange answering 'no such order' before the "
+        f"order is declared NOT_PLACED (default {DEFAULT_NOT_PLACED_AFTER:g}; Binance's own "
+        "backend timeout is 10 s)",
+    )
     _add_where(p)
     p.add_argument("--json", action="store_true", help="JSON lines; the last one is the order")
     p.set_defaults(func=cmd_place)
@@ -207,29 +215,19 @@ def _endpoints(args: argparse.Namespace) -> Endpoints:
     return Endpoints.binance_spot()
 
 
-def credentials_from_env(environ: Mapping[str, str] = os.environ) -> Credentials:
-    """The key of ``$BINANCE_API_KEY`` with ``$BINANCE_ED25519_KEY_FILE`` (Ed25519, preferred
-    when both are set: it is the key type Binance recommends) or ``$BINANCE_API_SECRET`` (HMAC).
-    ``ConfigurationError`` naming what is missing; no message ever includes a secret."""
-    key = environ.get(ENV_KEY, "")
-    key_file = environ.get(ENV_KEY_FILE, "")
-    secret = environ.get(ENV_SECRET, "")
-    if not key or not (key_file or secret):
-        raise ConfigurationError(
-            f"no credentials: set {ENV_KEY} and {ENV_SECRET} (HMAC), or {ENV_KEY} and "
-            f"{ENV_KEY_FILE} (an Ed25519 private key in PEM); `streamer exchange` prints "
-            "those of its demo account"
-        )
-    if not key_file:
-        return Credentials(key, secret, "HMAC")
+def credentials_from_env() -> Credentials:
+    """``Credentials.from_env()``: ``$BINANCE_API_KEY`` with ``$BINANCE_ED25519_KEY_FILE``
+    (Ed25519, preferred when both are set) or ``$BINANCE_API_SECRET`` (HMAC). Its
+    ``ConfigurationError`` says what is missing, and never quotes a secret; with no key at all
+    it also says where the local exchange's demo key is."""
     try:
-        pem = Path(key_file).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a PEM file"
-        raise ConfigurationError(f"{ENV_KEY_FILE}={key_file}: {reason}") from None
-    if "PRIVATE KEY-----" not in pem:  # checked here for a clear error; signing loads the key
-        raise ConfigurationError(f"{ENV_KEY_FILE}={key_file}: not a PEM private key")
-    return Credentials(key, pem, "ED25519")
+        return Credentials.from_env()
+    except ConfigurationError as exc:
+        if os.environ.get(ENV_KEY):
+            raise
+        raise ConfigurationError(
+            f"no credentials: {exc} (`streamer exchange` prints those of its demo account)"
+        ) from None
 
 
 # -- JSON lines ----------------------------------------------------------------------------------
@@ -325,11 +323,11 @@ def describe_order(order: Order) -> Text:
     text.append(f"{order.symbol} ", style="bold")
     text.append(order.side, style="green" if order.side == "BUY" else "red")
     text.append(f" {order.type} {_amount(order.quantity)}")
-    if order.price is not None:
+    if order.price:  # (a MARKET order's is none, or 0 as Binance writes it)
         text.append(f" @ {_amount(order.price)}")
     if order.stop_price is not None:
         text.append(f" stop {_amount(order.stop_price)}")
-    if order.time_in_force:
+    if order.time_in_force and order.price:  # (a MARKET order's GTC says nothing)
         text.append(f" {order.time_in_force}")
     text.append("  ")
     text.append(order.status.value, style=_STATUS_STYLES.get(order.status, ""))
@@ -401,7 +399,9 @@ def console_writer(console: Console) -> Writer:
     return write
 
 
-async def watch_orders(s: Streamer, stop: asyncio.Event, write: Writer) -> None:
+async def watch_orders(
+    s: Streamer, stop: asyncio.Event, write: Writer, subscribed: Callable[[], None] = lambda: None
+) -> None:
     """Every order event until ``stop``, from before the subscription: the start's
     reconciliation comes first (the open orders and the balances it finds)."""
     async with s.order_updates() as updates:  # collects from here on
@@ -415,6 +415,7 @@ async def watch_orders(s: Streamer, stop: asyncio.Event, write: Writer) -> None:
                     await ready
                 return
             ready.result()  # its error, if any: one line and status 2 (run_session)
+            subscribed()
             while True:
                 write(updates.take_all())
                 getting = asyncio.ensure_future(anext(updates))
@@ -448,19 +449,22 @@ def cmd_orders(args: argparse.Namespace) -> int:
         error_line(PROG_ORDERS, exc)
         return 2
     if args.json:
-        write = json_writer(sys.stdout.buffer)
+        write, subscribed = json_writer(sys.stdout.buffer), lambda: None
     else:
         console = Console()
-        console.print(
-            f"{PROG_ORDERS}: {endpoints.venue} at {endpoints.rest}, key "
-            f"{_key_hint(credentials)} ({credentials.key_type}); Ctrl-C to quit",
-            style="dim",
-            highlight=False,
-        )
         write = console_writer(console)
 
+        def subscribed() -> None:
+            console.print(
+                f"{PROG_ORDERS}: the account of key {_key_hint(credentials)} "
+                f"({credentials.key_type}) at {endpoints.rest}; Ctrl-C to quit",
+                style="dim",
+                highlight=False,
+                soft_wrap=True,
+            )
+
     async def session(s: Streamer, stop: asyncio.Event) -> None:
-        await watch_orders(s, stop, write)
+        await watch_orders(s, stop, write, subscribed)
 
     return _guard_pipe(lambda: run(run_session(PROG_ORDERS, streamer, session, args.seconds)))
 
@@ -485,15 +489,24 @@ def _guard_pipe(main: Callable[[], int]) -> int:
 # -- streamer order place / cancel ---------------------------------------------------------------
 
 
+def say(prog: str, text: str) -> None:
+    """One line on stderr: the command and what happened."""
+    print(f"{prog}: {' '.join(text.split())}", file=sys.stderr, flush=True)
+
+
 def reason_line(exc: StreamerError) -> str:
     """Why an order was not placed or cancelled, on one line: the error's kind first."""
     kind = type(exc).__name__
     text = " ".join(str(exc).split())
     if exc.code is not None and str(exc.code) not in text:
         text = f"{exc.code} {text}"
-    if isinstance(exc, InvalidOrder):
-        details = [d for d in (exc.filter, exc.nearest and f"nearest valid {exc.nearest}") if d]
-        if details and not all(d in text for d in details):
+    if isinstance(exc, InvalidOrder):  # the filter and the nearest valid value, if not said
+        details = []
+        if exc.filter and exc.filter not in text:
+            details.append(exc.filter)
+        if exc.nearest and exc.nearest not in text:
+            details.append(f"nearest valid {exc.nearest}")
+        if details:
             text = f"{text} ({'; '.join(details)})"
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         text = f"{text} (retry after {exc.retry_after:g} s)"
@@ -507,7 +520,7 @@ async def _one_shot(
         async with streamer:
             return await body(streamer)
     except StreamerError as exc:
-        error_line(prog, reason_line(exc) if _is_order_error(exc) else exc)
+        say(prog, reason_line(exc) if _is_order_error(exc) else str(exc) or type(exc).__name__)
         return 2
     except OSError as exc:
         error_line(prog, exc)
@@ -523,7 +536,7 @@ def _interruptible(prog: str, main: Callable[[], int]) -> int:
     try:
         return _guard_pipe(main)
     except KeyboardInterrupt:
-        error_line(prog, "interrupted; the order's state: `streamer orders` shows it")
+        say(prog, "interrupted; the order's state: `streamer orders` shows it")
         return INTERRUPTED
 
 
@@ -571,12 +584,21 @@ def cmd_place(args: argparse.Namespace) -> int:
         time_in_force = "GTC"
     try:
         credentials = credentials_from_env()
-        streamer = _streamer(_endpoints(args), credentials, order_timeout=args.timeout)
+        streamer = _streamer(
+            _endpoints(args),
+            credentials,
+            order_timeout=args.timeout,
+            not_placed_after=args.not_placed_after,
+        )
     except StreamerError as exc:
         error_line(PROG_PLACE, exc)
         return 2
     cid = args.client_order_id or new_client_order_id()
-    bound = (args.timeout or DEFAULT_ORDER_TIMEOUT) + DEFAULT_NOT_PLACED_AFTER + RESOLVE_MARGIN
+    bound = (
+        (args.timeout or DEFAULT_ORDER_TIMEOUT)
+        + (args.not_placed_after or DEFAULT_NOT_PLACED_AFTER)
+        + RESOLVE_MARGIN
+    )
 
     async def place(s: Streamer) -> int:
         async with s.order_updates() as updates:  # this order's events, for the trace
@@ -612,7 +634,7 @@ def cmd_place(args: argparse.Namespace) -> int:
                 ) from None
             _print_trace(order_trace(updates.take_all(), order), args.json)
         if order.status in NOT_PLACED:
-            error_line(PROG_PLACE, f"{order.status.value}: {order.reason or 'no reason given'}")
+            say(PROG_PLACE, f"{order.status.value}: {order.reason or 'no reason given'}")
             return 2
         return 0
 

@@ -96,6 +96,11 @@ async def best(rest: str) -> tuple[Decimal, Decimal]:
     return Decimal(body["bids"][0][0]), Decimal(body["asks"][0][0])
 
 
+def half(price: Decimal) -> str:
+    """Half ``price`` on the 0.01 tick: a BUY there rests far from the market."""
+    return str((price / 2).quantize(Decimal("0.01")))
+
+
 @pytest.fixture
 async def still_exchange() -> AsyncIterator[dict[str, Any]]:
     """`streamer exchange` with a still market: only our orders move the book."""
@@ -159,7 +164,7 @@ async def test_orders_rest_fill_and_cancel_while_orders_json_shows_them(
 
         code, out, err = await cli(
             "order", "place", "--json", "--local", rest, "--symbol", SYMBOL, "--side", "BUY",
-            "--type", "LIMIT", "--quantity", "0.1", "--price", str(bid / 2),
+            "--type", "LIMIT", "--quantity", "0.1", "--price", half(bid),
             "--client-order-id", "far1", env=env,
         )  # fmt: skip
         assert code == 0, err
@@ -235,7 +240,7 @@ async def test_orders_stops_after_seconds_and_a_reconciliation_line(
     bid, _ask = await best(rest)
     code, _out, err = await cli(
         "order", "place", "--local", rest, "--symbol", SYMBOL, "--side", "BUY", "--type",
-        "LIMIT", "--quantity", "0.1", "--price", str(bid / 2), "--client-order-id", "open1",
+        "LIMIT", "--quantity", "0.1", "--price", half(bid), "--client-order-id", "open1",
         env=env,
     )  # fmt: skip
     assert code == 0, err
@@ -259,7 +264,7 @@ async def test_the_readable_view_names_each_event(still_exchange: dict[str, Any]
     bid, _ask = await best(rest)
     await cli(
         "order", "place", "--local", rest, "--symbol", SYMBOL, "--side", "BUY", "--type",
-        "LIMIT", "--quantity", "0.1", "--price", str(bid / 2), "--client-order-id", "seen1",
+        "LIMIT", "--quantity", "0.1", "--price", half(bid), "--client-order-id", "seen1",
         env=env,
     )  # fmt: skip
     code, out, err = await cli("orders", "--seconds", "2", "--local", rest, env=env)
@@ -289,7 +294,7 @@ async def test_place_that_is_not_placed_exits_2_with_the_reason(
     info = still_exchange
     rest, env = info["rest"], hmac_env(info)
     bid, _ask = await best(rest)
-    args = [str(bid / 2) if a == "HALF" else a for a in args]
+    args = [half(bid) if a == "HALF" else a for a in args]
     code, out, err = await cli(
         "order", "place", "--json", "--local", rest, "--symbol", SYMBOL, *args,
         "--client-order-id", "nope1", env=env,
@@ -330,7 +335,7 @@ async def test_an_ed25519_key_file_places_and_cancels(
     bid, _ask = await best(info["rest"])
     code, out, err = await cli(
         "order", "place", "--json", "--local", info["rest"], "--symbol", SYMBOL, "--side",
-        "BUY", "--type", "LIMIT", "--quantity", "0.1", "--price", str(bid / 2),
+        "BUY", "--type", "LIMIT", "--quantity", "0.1", "--price", half(bid),
         "--client-order-id", "ed1", env=env,
     )  # fmt: skip
     assert code == 0, err
@@ -348,12 +353,13 @@ async def test_a_lost_answer_is_resolved_and_reported(still_exchange: dict[str, 
     without sending again, and the order is printed; status 0; one order on the exchange."""
     info = still_exchange
     rest, env = info["rest"], hmac_env(info)
-    fault = {"kind": "order_timeout", "delayMs": 3000, "apiKey": info["api_key"], "count": 1}
+    # (no apiKey: order faults match any account; only this test places orders here)
+    fault = {"kind": "order_timeout", "delayMs": 3000, "count": 1}
     await control(rest, "POST", "/_fake/faults", json=fault)
     bid, _ask = await best(rest)
     code, out, err = await cli(
         "order", "place", "--json", "--timeout", "0.5", "--local", rest, "--symbol", SYMBOL,
-        "--side", "BUY", "--type", "LIMIT", "--quantity", "0.1", "--price", str(bid / 2),
+        "--side", "BUY", "--type", "LIMIT", "--quantity", "0.1", "--price", half(bid),
         "--client-order-id", "late1", env=env,
     )  # fmt: skip
     assert code == 0, err
@@ -361,6 +367,7 @@ async def test_a_lost_answer_is_resolved_and_reported(still_exchange: dict[str, 
     assert "Traceback" not in err
     held = await control(rest, "GET", "/_fake/orders", params={"apiKey": info["api_key"]})
     assert len([o for o in held if o.get("clientOrderId") == "late1"]) == 1
+    assert (await control(rest, "GET", "/_fake/faults"))["faults"] == []  # it did fire
 
 
 @pytest.mark.parametrize(
@@ -440,3 +447,29 @@ async def test_the_exchange_prints_how_to_trade_on_its_demo_account() -> None:
     assert "export BINANCE_API_KEY=" in text and "export BINANCE_API_SECRET=" in text
     assert "streamer orders --local http://127.0.0.1:" in text
     assert "streamer order place --local" in text
+
+
+async def test_an_unknown_outcome_never_placed_exits_2_not_placed(
+    still_exchange: dict[str, Any],
+) -> None:
+    """A 5xx whose order the exchange did not place: resolved by querying it until
+    --not-placed-after passes; NOT_PLACED is the last line of stderr, status 2, and the
+    order was never sent again."""
+    info = still_exchange
+    rest, env = info["rest"], hmac_env(info)
+    fault = {"kind": "order_5xx_not_placed", "count": 1}
+    await control(rest, "POST", "/_fake/faults", json=fault)
+    bid, _ask = await best(rest)
+    code, out, err = await cli(
+        "order", "place", "--json", "--not-placed-after", "1", "--local", rest, "--symbol",
+        SYMBOL, "--side", "BUY", "--type", "LIMIT", "--quantity", "0.1", "--price", half(bid),
+        "--client-order-id", "ghost1", env=env,
+    )  # fmt: skip
+    assert code == 2, (out, err)
+    assert err.splitlines()[-1].startswith("streamer order place: NOT_PLACED: "), err
+    assert "Traceback" not in err
+    trace = lines(out)
+    assert [t["status"] for t in trace] == ["SENT", "UNKNOWN", "NOT_PLACED"], trace
+    assert trace[-1]["source"] == "local"
+    held = await control(rest, "GET", "/_fake/orders", params={"apiKey": info["api_key"]})
+    assert not [o for o in held if o.get("clientOrderId") == "ghost1"]

@@ -3,6 +3,8 @@ one-line reasons, and credentials from the environment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,10 +16,12 @@ from streamer.cli_orders import (
     describe,
     event_line,
     order_line,
+    order_trace,
     reason_line,
 )
 from streamer.errors import ConfigurationError, InvalidOrder, OrderRejected, RateLimited
 from streamer.order_models import Balance, Fill, Order, OrderStatus, OrderUpdate, Reconciled
+from streamer.testing.exchange.sbe_streams import ed25519_key_pair
 
 ORDER = Order(
     symbol="BTCUSDT",
@@ -96,28 +100,41 @@ def test_reasons_are_one_line_with_their_kind() -> None:
     assert reason_line(limited) == "RateLimited: -1015 too many requests (retry after 3 s)"
 
 
-def test_hmac_credentials_from_the_environment() -> None:
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Set the BINANCE_* variables to exactly the ones given."""
+    for name in ("API_KEY", "API_SECRET", "ED25519_KEY_FILE", "KEY_TYPE"):
+        monkeypatch.delenv(f"BINANCE_{name}", raising=False)
+
+    def given(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return given
+
+
+def test_hmac_credentials_from_the_environment(environ: Callable[..., None]) -> None:
     """BINANCE_API_KEY with BINANCE_API_SECRET: an HMAC key; the secret is not in the repr."""
-    creds = credentials_from_env({"BINANCE_API_KEY": "key123456789",
-                                  "BINANCE_API_SECRET": "s3cret"})  # fmt: skip
+    environ(BINANCE_API_KEY="key123456789", BINANCE_API_SECRET="s3cret")
+    creds = credentials_from_env()
     assert (creds.api_key, creds.secret, creds.key_type) == ("key123456789", "s3cret", "HMAC")
     assert "s3cret" not in repr(creds)
 
 
-def test_ed25519_credentials_from_a_key_file(tmp_path: Path) -> None:
+def test_ed25519_credentials_from_a_key_file(environ: Callable[..., None], tmp_path: Path) -> None:
     """BINANCE_ED25519_KEY_FILE: the PEM in it is the Ed25519 key (preferred over a secret)."""
-    pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
+    pem, _public = ed25519_key_pair()
     path = tmp_path / "k.pem"
     path.write_text(pem)
-    creds = credentials_from_env({"BINANCE_API_KEY": "k", "BINANCE_ED25519_KEY_FILE": str(path),
-                                  "BINANCE_API_SECRET": "ignored"})  # fmt: skip
+    environ(BINANCE_API_KEY="k", BINANCE_ED25519_KEY_FILE=str(path), BINANCE_API_SECRET="no")
+    creds = credentials_from_env()
     assert (creds.secret, creds.key_type) == (pem, "ED25519")
 
 
 @pytest.mark.parametrize(
-    ("environ", "words"),
+    ("given", "words"),
     [
-        ({}, "BINANCE_API_KEY"),
+        ({}, "streamer exchange"),
         ({"BINANCE_API_KEY": "k"}, "BINANCE_API_SECRET"),
         ({"BINANCE_API_SECRET": "topsecret"}, "BINANCE_API_KEY"),
         ({"BINANCE_API_KEY": "k", "BINANCE_ED25519_KEY_FILE": "/nonexistent/k.pem"},
@@ -125,21 +142,52 @@ def test_ed25519_credentials_from_a_key_file(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_missing_or_unreadable_credentials_say_what_to_set(
-    environ: dict[str, str], words: str
+    environ: Callable[..., None], given: dict[str, str], words: str
 ) -> None:
     """A missing variable or an unreadable key file: ConfigurationError naming it, on one
     line, with no secret in it."""
+    environ(**given)
     with pytest.raises(ConfigurationError) as caught:
-        credentials_from_env(environ)
+        credentials_from_env()
     message = str(caught.value)
     assert words in message and "\n" not in message
     assert "topsecret" not in message
 
 
-def test_a_key_file_that_is_not_a_private_key_is_refused(tmp_path: Path) -> None:
-    """A file without a PEM private key: refused by name, its content never shown."""
+def test_a_key_file_that_is_not_a_private_key_is_refused(
+    environ: Callable[..., None], tmp_path: Path
+) -> None:
+    """A file without an Ed25519 PEM private key: refused, its content never shown."""
     path = tmp_path / "k.pem"
     path.write_text("hunter2 not a key")
-    with pytest.raises(ConfigurationError, match="not a PEM private key") as caught:
-        credentials_from_env({"BINANCE_API_KEY": "k", "BINANCE_ED25519_KEY_FILE": str(path)})
+    environ(BINANCE_API_KEY="k", BINANCE_ED25519_KEY_FILE=str(path))
+    with pytest.raises(ConfigurationError, match="PEM") as caught:
+        credentials_from_env()
     assert "hunter2" not in str(caught.value)
+
+
+def _fill(cid: str, trade: int) -> Fill:
+    return Fill("BTCUSDT", cid, 7, trade, Decimal(1), Decimal(1), Decimal(0), None, 1, False,
+                "stream")  # fmt: skip
+
+
+def test_an_orders_trace_is_its_own_events_ending_with_its_state() -> None:
+    """`order place/cancel` print the order's own updates and fills (not another order's, not
+    balances), and the last line is always the order's state now."""
+    sent = OrderUpdate(replace(ORDER, status=OrderStatus.SENT), None, "local")
+    filled = replace(ORDER, status=OrderStatus.FILLED, executed_qty=Decimal(1))
+    done = OrderUpdate(filled, OrderStatus.SENT, "stream")
+    other = OrderUpdate(replace(ORDER, client_order_id="zzz"), None, "stream")
+    balance = Balance("BTC", Decimal(1), Decimal(0), 1, "stream")
+    events = [sent, other, balance, done, _fill("abc", 1), _fill("zzz", 2)]
+    trace = order_trace(events, filled)
+    assert trace[:3] == [sent, done, _fill("abc", 1)]
+    # a fill came after the last update: the state is repeated as the last line
+    assert trace[3] == OrderUpdate(filled, OrderStatus.SENT, "stream") and len(trace) == 4
+    assert order_trace([sent, done], filled) == [sent, done]
+
+
+def test_an_order_with_no_event_seen_is_its_state_as_read() -> None:
+    """No event of the order in this process (a cancel answer that changed nothing new): the
+    trace is its state, from the REST answer."""
+    assert order_trace([], ORDER) == [OrderUpdate(ORDER, None, "rest")]
