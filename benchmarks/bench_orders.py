@@ -105,6 +105,8 @@ MEASURES = {
     "market": "MARKET place -> REST answer and final executionReport (both)",
     "market_rest": "MARKET place -> REST answer",
     "market_stream": "MARKET place -> final executionReport in",
+    "cpu_limit": "client CPU per LIMIT placed and cancelled (one value per run)",
+    "cpu_market": "client CPU per MARKET placed (one value per run)",
 }
 PEER_MEASURES = tuple(MEASURES)
 
@@ -240,7 +242,7 @@ async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
             if keep:
                 _keep(times, "market", t0, t_rest, t_stream)
 
-        await _drive(plan, one_limit, one_market)
+        await _drive(plan, one_limit, one_market, times)
     return times
 
 
@@ -321,7 +323,7 @@ async def run_python_binance(rest: str, key: str, secret: str, plan: Plan) -> Ti
                 if keep:
                     _keep(times, "market", t0, t_rest, t_stream)
 
-            await _drive(plan, one_limit, one_market)
+            await _drive(plan, one_limit, one_market, times)
             await _cancel([reading])  # one cancel() may not stop python-binance's reader
     finally:
         await client.close_connection()
@@ -395,7 +397,7 @@ async def run_ccxt(rest: str, key: str, secret: str, plan: Plan) -> Timings:
             if keep:
                 _keep(times, "market", t0, t_rest, t_stream)
 
-        await _drive(plan, one_limit, one_market)
+        await _drive(plan, one_limit, one_market, times)
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reading
@@ -415,15 +417,22 @@ async def _drive(
     plan: Plan,
     one_limit: Callable[[int, bool], Awaitable[None]],
     one_market: Callable[[int, bool], Awaitable[None]],
+    times: Timings,
 ) -> None:
-    """The warm-up (not counted), then the plan: LIMITs, then MARKETs, one at a time."""
+    """The warm-up (not counted), then the plan: LIMITs, then MARKETs, one at a time. Also the
+    client process's CPU time per LIMIT (with its cancel) and per MARKET, which other jobs on
+    the machine disturb less than the wall-clock round trips (``cpu_limit``, ``cpu_market``)."""
     for i in range(WARMUP):
         await one_limit(-1 - i, False)
         await one_market(-1 - i, False)
+    cpu = time.process_time()
     for i in range(plan.limits):
         await one_limit(i, True)
+    times["cpu_limit"] = [(time.process_time() - cpu) / max(plan.limits, 1)]
+    cpu = time.process_time()
     for i in range(plan.markets):
         await one_market(i, True)
+    times["cpu_market"] = [(time.process_time() - cpu) / max(plan.markets, 1)]
 
 
 DRIVERS: dict[str, Callable[[str, str, str, Plan], Awaitable[Timings]]] = {
@@ -683,8 +692,12 @@ def print_report(report: dict[str, Any]) -> None:
                 continue
             p50, p99 = row[measure]["p50_ms"], row[measure]["p99_ms"]
             ratio = ratios.get(measure)
+            if measure.startswith("cpu_"):  # one value per run: its median, in µs
+                extra = f"  ({ratio['p50_ms']:.2f}x streamer)" if ratio else ""
+                print(f"  {label:<62}{1e3 * p50:>8.0f} µs{extra}")
+                continue
             extra = f"  ({ratio['p50_ms']:.2f}x / {ratio['p99_ms']:.2f}x streamer)" if ratio else ""
-            print(f"  {label:<55}{p50:>8.2f} / {p99:<8.2f}{extra}")
+            print(f"  {label:<62}{p50:>8.2f} / {p99:<8.2f}{extra}")
     t = report["tracker"]
     print(
         f"tracker: {t['events_per_s']:,.0f} events/s ({t['us_per_event']:.1f} µs each) over "
