@@ -3,14 +3,16 @@
 **Round trips.** The local exchange runs in a child process of its own (``--serve``: a
 ``FakeExchange`` with its order-count and weight limits lifted, since 50 orders per 10 s would
 measure the limit, not the latency; a live simulated market of BTCUSDT at ``--rate`` actions
-per second). Each client runs in a child process of its own too, one at a time, the clients
-interleaved over ``--repeat`` rounds, each round with a fresh funded account per client. A
-client subscribes to its account's user-data stream (WS-API ``userDataStream.subscribe.
+per second). In each of ``--repeat`` rounds every client runs in a fresh child process of its
+own, with a fresh funded account, and the clients take turns, one order each (the order of turns
+rotating every cycle; see ``Turns``), so that whatever else a shared machine does falls on all of
+them alike. A client subscribes to its account's user-data stream (WS-API ``userDataStream.subscribe.
 signature``, so the exchange does the same work for every client: each order's events are
 published before its REST answer is written), then places ``--limits`` LIMIT orders far from
 the market (half the price: they rest, never fill), cancelling each one before the next, then
 ``--markets`` MARKET orders (BUY and SELL in turn), after a warm-up of a few orders of each kind
-that is not counted. One order at a time; timed with ``time.perf_counter`` from the call:
+that is not counted (the turns start once every client is warmed up). One order at a time on
+the whole machine; timed in the client with ``time.perf_counter`` from the call:
 
 * **REST answer**: the placing (or cancelling) call returned;
 * **executionReport in**: the order's report of the awaited status (NEW, CANCELED, the MARKET's
@@ -47,8 +49,9 @@ by two trades, each trade followed by an ``outboundAccountPosition``, fed throug
 ``receive_event`` with the events drained after each one (as the asyncio layer does); the CPU
 time of the process, median of ``--repeat`` runs.
 
-Medians of ``--repeat`` runs (default 3): p50 and p99 per run, then the median of each; ratios
-are peer / streamer within a run, then the median ratio. Usage:
+Medians of ``--repeat`` rounds (default 3): p50 and p99 per round, then the median of each;
+ratios are peer / streamer within a round, then the median ratio. ``cpu_limit`` /
+``cpu_market``: the client process's CPU time during each of its orders, per order. Usage:
 
     python benchmarks/bench_orders.py [--json] [--repeat 3] [--limits 300] [--markets 100]
                                       [--clients streamer,python-binance,ccxt] [--uvloop]
@@ -67,9 +70,10 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import ROUND_DOWN, Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -81,7 +85,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from local_exchange import ROOT, json_child, loopback_only  # noqa: E402
+from local_exchange import ROOT, _readline, json_child, loopback_only  # noqa: E402
 from peers import _cancel  # noqa: E402
 
 CLIENTS = ("streamer", "python-binance", "ccxt")
@@ -161,17 +165,18 @@ Timings = dict[str, list[float]]
 class Plan:
     """What every client sends: LIMIT BUYs at ``price`` (each cancelled), then MARKETs."""
 
-    def __init__(self, price: str, limits: int, markets: int, tag: str) -> None:
+    def __init__(self, price: str, limits: int, markets: int, tag: str, client: str) -> None:
         self.price = price
         self.limits = limits
         self.markets = markets
         self.tag = tag  # client order ids are unique per run and client
+        self.client = client
 
     def cid(self, kind: str, i: int) -> str:
         return f"b{self.tag}{kind}{i}"
 
 
-async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
+async def run_streamer(rest: str, key: str, secret: str, plan: Plan, turns: Turns) -> Timings:
     from streamer import Credentials, Endpoints, Streamer
     from streamer.order_models import TERMINAL, OrderStatus
 
@@ -242,7 +247,7 @@ async def run_streamer(rest: str, key: str, secret: str, plan: Plan) -> Timings:
             if keep:
                 _keep(times, "market", t0, t_rest, t_stream)
 
-        await _drive(plan, one_limit, one_market, times)
+        await _drive(plan, one_limit, one_market, times, turns)
     return times
 
 
@@ -266,7 +271,7 @@ class Reports:
         return self.seen[key]
 
 
-async def run_python_binance(rest: str, key: str, secret: str, plan: Plan) -> Timings:
+async def run_python_binance(rest: str, key: str, secret: str, plan: Plan, turns: Turns) -> Timings:
     with warnings.catch_warnings():  # its imports of the legacy websockets API
         warnings.simplefilter("ignore", DeprecationWarning)
         from binance import AsyncClient, BinanceSocketManager
@@ -323,14 +328,14 @@ async def run_python_binance(rest: str, key: str, secret: str, plan: Plan) -> Ti
                 if keep:
                     _keep(times, "market", t0, t_rest, t_stream)
 
-            await _drive(plan, one_limit, one_market, times)
+            await _drive(plan, one_limit, one_market, times, turns)
             await _cancel([reading])  # one cancel() may not stop python-binance's reader
     finally:
         await client.close_connection()
     return times
 
 
-async def run_ccxt(rest: str, key: str, secret: str, plan: Plan) -> Timings:
+async def run_ccxt(rest: str, key: str, secret: str, plan: Plan, turns: Turns) -> Timings:
     import ccxt.pro as ccxtpro  # ccxt's async binance with its WebSocket part (watch_orders)
 
     exchange = ccxtpro.binance(
@@ -397,7 +402,7 @@ async def run_ccxt(rest: str, key: str, secret: str, plan: Plan) -> Timings:
             if keep:
                 _keep(times, "market", t0, t_rest, t_stream)
 
-        await _drive(plan, one_limit, one_market, times)
+        await _drive(plan, one_limit, one_market, times, turns)
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reading
@@ -413,29 +418,81 @@ def _keep(times: Timings, kind: str, t0: float, t_rest: float, t_stream: float) 
     times[kind].append(max(t_rest, t_stream) - t0)
 
 
+class Turns:
+    """Whose turn it is, told by the parent process over this process's stdin and stdout.
+
+    Every client runs in a process of its own (no shared loop, heap or collector), and the
+    parent lets them place one order each in turn (the order of turns rotating every cycle),
+    so that whatever else a shared machine does falls on all of them alike. Protocol, one line
+    each: the child says ``ready`` once warmed up; the parent says ``go``, the child places one
+    order and says ``ok``; after the last turn the parent says ``end`` to every child, which
+    then closes and prints its timings.
+    """
+
+    def __init__(self) -> None:
+        self._reader: asyncio.StreamReader | None = None
+
+    async def _line(self) -> str:
+        if self._reader is None:
+            loop = asyncio.get_running_loop()
+            self._reader = asyncio.StreamReader()
+            protocol = asyncio.StreamReaderProtocol(self._reader)
+            await loop.connect_read_pipe(lambda: protocol, sys.stdin)
+        async with asyncio.timeout(CLIENT_TIMEOUT):
+            return (await self._reader.readline()).decode().strip()
+
+    @staticmethod
+    def _say(word: str) -> None:
+        sys.stdout.write(word + "\n")
+        sys.stdout.flush()
+
+    async def ready(self) -> None:
+        self._say("ready")
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        word = await self._line()
+        if word != "go":
+            raise RuntimeError(f"expected 'go' from the parent, got {word!r}")
+        yield
+        self._say("ok")
+
+    async def done(self) -> None:
+        word = await self._line()
+        if word != "end":
+            raise RuntimeError(f"expected 'end' from the parent, got {word!r}")
+
+
 async def _drive(
     plan: Plan,
     one_limit: Callable[[int, bool], Awaitable[None]],
     one_market: Callable[[int, bool], Awaitable[None]],
     times: Timings,
+    turns: Turns,
 ) -> None:
-    """The warm-up (not counted), then the plan: LIMITs, then MARKETs, one at a time. Also the
-    client process's CPU time per LIMIT (with its cancel) and per MARKET, which other jobs on
-    the machine disturb less than the wall-clock round trips (``cpu_limit``, ``cpu_market``)."""
+    """The warm-up (not counted), then the plan in turns: LIMITs, then MARKETs. Also the CPU
+    time of the process during each of this client's orders, per LIMIT (with its cancel) and
+    per MARKET (``cpu_limit``, ``cpu_market``): other jobs on the machine disturb it less than
+    the wall-clock round trips."""
     for i in range(WARMUP):
         await one_limit(-1 - i, False)
         await one_market(-1 - i, False)
-    cpu = time.process_time()
-    for i in range(plan.limits):
-        await one_limit(i, True)
-    times["cpu_limit"] = [(time.process_time() - cpu) / max(plan.limits, 1)]
-    cpu = time.process_time()
-    for i in range(plan.markets):
-        await one_market(i, True)
-    times["cpu_market"] = [(time.process_time() - cpu) / max(plan.markets, 1)]
+    await turns.ready()
+    for kind, count, one in (
+        ("limit", plan.limits, one_limit),
+        ("market", plan.markets, one_market),
+    ):
+        cpu = 0.0
+        for i in range(count):
+            async with turns.turn():
+                c0 = time.process_time()
+                await one(i, True)
+                cpu += time.process_time() - c0
+        times[f"cpu_{kind}"] = [cpu / max(count, 1)]
+    await turns.done()
 
 
-DRIVERS: dict[str, Callable[[str, str, str, Plan], Awaitable[Timings]]] = {
+DRIVERS: dict[str, Callable[[str, str, str, Plan, Turns], Awaitable[Timings]]] = {
     "streamer": run_streamer,
     "python-binance": run_python_binance,
     "ccxt": run_ccxt,
@@ -443,16 +500,17 @@ DRIVERS: dict[str, Callable[[str, str, str, Plan], Awaitable[Timings]]] = {
 
 
 def client_main(args: argparse.Namespace) -> int:
-    """``--client NAME``: one client's run against ``--rest``; one JSON line of timings (s)."""
+    """``--client NAME``: one client against ``--rest``, in turns (see :class:`Turns`); its
+    timings (seconds) as the last line of stdout."""
     import logging
 
     logging.basicConfig(level=logging.CRITICAL)
-    plan = Plan(args.price, args.limits, args.markets, args.tag)
+    plan = Plan(args.price, args.limits, args.markets, args.tag, args.client)
     key, secret = os.environ["BENCH_API_KEY"], os.environ["BENCH_API_SECRET"]
 
     async def go() -> Timings:
         with loopback_only():
-            return await DRIVERS[args.client](args.rest, key, secret, plan)
+            return await DRIVERS[args.client](args.rest, key, secret, plan, Turns())
 
     if args.uvloop:
         import uvloop
@@ -461,30 +519,80 @@ def client_main(args: argparse.Namespace) -> int:
     else:
         times = asyncio.run(go())
     sys.stdout.buffer.write(orjson.dumps(times) + b"\n")
-    return 0
+    sys.stdout.flush()
+    os._exit(0)  # python-binance and ccxt may leave threads behind
 
 
-def run_client(
-    name: str, rest: str, plan: Plan, uvloop: bool, key: str, secret: str
+class Child:
+    """One client process of a round, driven line by line (see :class:`Turns`)."""
+
+    def __init__(self, client: str, cmd: list[str], env: dict[str, str], log: Any) -> None:
+        self.client = client
+        self.log = log
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=ROOT, env=env
+        )
+
+    def say(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(word.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def expect(self, word: str) -> None:
+        line = self.line()
+        if line.strip() != word.encode():
+            raise RuntimeError(f"{self.client}: expected {word!r}, got {line[:200]!r}")
+
+    def line(self) -> bytes:
+        assert self.proc.stdout is not None
+        line = _readline(self.proc.stdout, CLIENT_TIMEOUT)
+        if not line:
+            self.log.seek(0)
+            tail = self.log.read().decode(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"{self.client} exited ({self.proc.wait()}): " + " | ".join(tail))
+        return line
+
+
+def run_round(
+    rest: str, price: str, args: argparse.Namespace, tag: str, accounts: dict[str, list[str]]
 ) -> dict[str, Any]:
-    """One client run in a child process; its timings, or ``{"error": ...}``."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--client", name, "--rest", rest]
-    cmd += ["--price", plan.price, "--tag", plan.tag]
-    cmd += ["--limits", str(plan.limits), "--markets", str(plan.markets)]
-    if uvloop:
-        cmd.append("--uvloop")
-    # the key in the environment, not on a command line that `ps` shows
-    env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_API_KEY=key, BENCH_API_SECRET=secret)
+    """One round: a process per client, in turns; ``{client: timings}``, or ``{"error"}``."""
+    children: list[Child] = []
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=CLIENT_TIMEOUT, cwd=ROOT, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"no answer within {CLIENT_TIMEOUT:.0f} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        return {"error": f"exit {done.returncode}: " + " | ".join(tail)}
-    answer: dict[str, Any] = orjson.loads(lines[-1])
-    return answer
+        with contextlib.ExitStack() as stack:
+            for client, (key, secret) in accounts.items():
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--client", client]
+                cmd += ["--rest", rest, "--price", price, "--tag", f"{tag}{client[:2]}"]
+                cmd += ["--limits", str(args.limits), "--markets", str(args.markets)]
+                if args.uvloop:
+                    cmd.append("--uvloop")
+                # the key in the environment, not on a command line that `ps` shows
+                env = dict(
+                    os.environ, PYTHONPATH=str(ROOT), BENCH_API_KEY=key, BENCH_API_SECRET=secret
+                )
+                log = stack.enter_context(tempfile.TemporaryFile())
+                children.append(Child(client, cmd, env, log))
+            for child in children:
+                child.expect("ready")
+            steps = args.limits + args.markets
+            for cycle in range(steps):
+                shift = cycle % len(children)
+                for child in children[shift:] + children[:shift]:
+                    child.say("go")
+                    child.expect("ok")
+            for child in children:
+                child.say("end")
+            result = {child.client: orjson.loads(child.line()) for child in children}
+            for child in children:
+                child.proc.wait(timeout=60)
+            return result
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, ValueError) as exc:
+        return {"error": str(exc)[:500]}
+    finally:
+        for child in children:
+            if child.proc.poll() is None:
+                child.proc.kill()
+                child.proc.wait()
 
 
 # ---------------------------------------------------------------------- the tracker
@@ -644,12 +752,10 @@ def main(argv: list[str] | None = None) -> int:
     with json_child(cmd) as urls:
         price = asyncio.run(far_price(urls["rest"]))
         for round_ in range(args.repeat):
-            for n, client in enumerate(clients):
-                key, secret = asyncio.run(new_account(urls["rest"]))
-                plan = Plan(price, args.limits, args.markets, tag=f"{round_}c{n}x")
-                runs[client].append(
-                    run_client(client, urls["rest"], plan, args.uvloop, key, secret)
-                )
+            accounts = {c: list(asyncio.run(new_account(urls["rest"]))) for c in clients}
+            result = run_round(urls["rest"], price, args, f"r{round_}", accounts)
+            for client in clients:
+                runs[client].append(result if "error" in result else result[client])
     tracker = [tracker_rate(args.tracker_orders) for _ in range(args.repeat)]
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
