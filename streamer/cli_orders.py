@@ -6,34 +6,40 @@ history would keep them): ``BINANCE_API_KEY`` with ``BINANCE_API_SECRET`` (an HM
 PEM). ``streamer exchange`` prints the ones of its funded demo account. No secret is ever
 printed. Without ``--local URL`` (or ``--testnet``) the commands talk to real Binance spot.
 
-``streamer orders`` watches the account until ``--seconds``, Ctrl-C or SIGTERM (exit 0). It shows
-first the state found when it started (every open order and every non-zero balance, found by
-the start's reconciliation, hence ``"source": "reconciliation"``), then every event as it
-happens. With ``--json`` one JSON object per line on stdout, each with a ``"type"``:
+``streamer orders`` watches the account until ``--seconds``, Ctrl-C or SIGTERM (exit 0). Its
+events are collected from before the subscription, so it shows first what the start's
+reconciliation found (every open order, every balance, ``"source": "reconciliation"``, and its
+``reconciliation`` line), then every event as it happens: each state change, each fill (once per
+trade), each balance change. With ``--json`` one JSON object per line on stdout, each with a
+``"type"``:
 
-- ``order``: ``client_order_id``, ``order_id``, ``symbol``, ``side``, ``type``, ``status``,
-  ``previous`` (the status before, null for an order first seen), ``quantity``, ``price``,
-  ``stop_price``, ``time_in_force``, ``executed_qty``, ``cumulative_quote_qty``,
-  ``update_time``, ``reason``, ``source``;
+- ``order``: ``client_order_id``, ``order_id``, ``symbol``, ``side``, ``order_type`` (LIMIT,
+  MARKET, ...: ``type`` names the line), ``status``, ``previous`` (the status before, null for an
+  order first seen), ``quantity``, ``price``, ``stop_price``, ``time_in_force``,
+  ``executed_qty``, ``cumulative_quote_qty``, ``update_time``, ``reason``, ``source``;
 - ``fill``: ``symbol``, ``client_order_id``, ``order_id``, ``trade_id``, ``price``, ``qty``,
-  ``commission``, ``commission_asset``, ``time``, ``is_maker``, ``source`` (each trade once);
+  ``commission``, ``commission_asset``, ``time``, ``is_maker``, ``source``;
 - ``balance``: ``asset``, ``free``, ``locked``, ``update_time``, ``source``;
-- ``reconciliation``: ``reason``, ``orders_checked``, ``corrections``, ``fills_found``.
+- ``reconciliation``: ``reason``, ``orders_checked``, ``corrections``, ``fills_found``,
+  ``source``.
 
 Prices and quantities are decimal strings in plain notation, exactly as the exchange gave them
 (never a float). ``source`` says where a fact came from: ``local``, ``rest``, ``stream`` or
 ``reconciliation`` (see ``streamer.order_models``).
 
-``streamer order place`` places one order and prints its state once the placement's outcome is
-known: at once when the exchange answered; after resolution when the answer did not come
-within ``--timeout`` (the order is then queried by its client order id, never sent twice).
-Exit 0 placed (whatever happened to it next: it may have filled, or expired at once), 2 when it
-was not placed, with the reason on one line of stderr: ``InvalidOrder`` (a symbol filter refused
-it before sending), ``OrderRejected``, ``RateLimited`` or ``NOT_PLACED`` (the outcome was
-unknown, and the order proved never to have existed). ``streamer order cancel`` exits 0 when
-the order was cancelled, 2 when the exchange does not know it (``OrderNotFound``). Any other
-failure (a refused key, an unreachable endpoint) is one line on stderr and status 2, never a
-traceback. With ``--json`` the last line of stdout is the order, as ``streamer orders`` shows it.
+``streamer order place`` places one order and prints it once the placement's outcome is known:
+at once when the exchange answered; after resolution when the answer did not come within
+``--timeout`` (the order is then queried by its client order id, never sent twice, until the
+exchange shows it or ``--not-placed-after`` seconds of "no such order" prove it absent). Exit 0
+placed (whatever happened to it next: it may have filled, or expired at once), 2 when it was
+not placed, with the reason on one line of stderr: ``InvalidOrder`` (a symbol filter refused it
+before sending), ``OrderRejected``, ``RateLimited`` or ``NOT_PLACED``. ``streamer order
+cancel`` exits 0 when the order was cancelled, 2 when the exchange does not know it
+(``OrderNotFound``). Any other failure (a refused key, an unreachable endpoint, missing
+credentials) is one line on stderr and status 2, never a traceback. For a person they print the
+order's fills and its state; with ``--json`` the order's own events as ``streamer orders``
+writes them (its updates and fills seen by this process), the last line always the order's
+state now.
 """
 
 from __future__ import annotations
