@@ -6,9 +6,9 @@ measure the limit, not the latency; a live simulated market of BTCUSDT at ``--ra
 per second). In each of ``--repeat`` rounds every client runs in a fresh child process of its
 own, with a fresh funded account, and the clients take turns, one order each (the order of turns
 rotating every cycle; see ``Turns``), so that whatever else a shared machine does falls on all of
-them alike. A client subscribes to its account's user-data stream (WS-API ``userDataStream.subscribe.
-signature``, so the exchange does the same work for every client: each order's events are
-published before its REST answer is written), then places ``--limits`` LIMIT orders far from
+them alike. A client subscribes to its account's user-data stream (over the WS-API, so the
+exchange does the same work for every client: each order's events are published before its
+REST answer is written), then places ``--limits`` LIMIT orders far from
 the market (half the price: they rest, never fill), cancelling each one before the next, then
 ``--markets`` MARKET orders (BUY and SELL in turn), after a warm-up of a few orders of each kind
 that is not counted (the turns start once every client is warmed up). One order at a time on
