@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, exposition, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -66,6 +66,10 @@ RESOLUTION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.
 SLIPPAGE_BUCKETS = (-0.001, -0.0001, 0.0, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 
 Labels = tuple[str, ...]
+
+#: The text format generate_latest writes (0.0.4), which every Prometheus version reads; newer
+#: clients call their CONTENT_TYPE_LATEST 1.0.0, older ones have only that name.
+CONTENT_TYPE = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4", exposition.CONTENT_TYPE_LATEST)
 
 
 class _Histogram:
@@ -590,9 +594,7 @@ async def serve_metrics(
     metrics = StreamerMetrics(streamer, per_symbol=per_symbol)
 
     async def scrape(request: web.Request) -> web.Response:
-        return web.Response(
-            body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
     app.router.add_get("/metrics", scrape)
