@@ -46,7 +46,13 @@ from prometheus_client.registry import Collector
 
 from streamer.models import ConnectionClosed, EventsLost, SnapshotError
 from streamer.order_models import TERMINAL, Fill, OrderEvent, OrderStatus, OrderUpdate, Reconciled
-from streamer.sansio.book_sync import AuditInconclusive, AuditPassed, DriftDetected, Reset
+from streamer.sansio.book_sync import (
+    AuditInconclusive,
+    AuditPassed,
+    DriftDetected,
+    Reset,
+    ResetReason,
+)
 from streamer.sansio.sbe import SbeDepthDiff
 from streamer.sansio.wire import DepthDiff, Malformed, OtherEvent
 
@@ -144,8 +150,11 @@ class StreamerMetrics(Collector):
         self._event_us = streamer.market_data == "sbe" or streamer._settings.microseconds
         # recorded as it happens
         self.bytes_received = 0
-        self.resets: Counter[Labels] = Counter()
-        self.audits: Counter[Labels] = Counter()
+        # known label values start at 0, so that a rate() sees their first increase
+        self.resets: Counter[Labels] = Counter({(r.value,): 0 for r in ResetReason})
+        self.audits: Counter[Labels] = Counter(
+            {(r,): 0 for r in ("passed", "drift", "inconclusive")}
+        )
         self.mismatched_levels = 0
         self.disconnects = 0
         self.snapshot_errors: Counter[Labels] = Counter()
@@ -334,7 +343,7 @@ class StreamerMetrics(Collector):
 
     def _snapshots(self, stats: dict[str, Any]) -> Iterator[Metric]:
         yield _counter(
-            "streamer_snapshots",
+            "streamer_snapshot_requests",
             "Depth snapshots requested (syncs and audits).",
             stats["snapshots_sent"],
         )
@@ -350,7 +359,7 @@ class StreamerMetrics(Collector):
             stats["snapshot_weight"],
         )
         yield _gauge(
-            "streamer_snapshots_queued",
+            "streamer_snapshot_requests_queued",
             "Snapshot requests waiting for weight budget.",
             stats["snapshots_queued"],
         )
