@@ -47,7 +47,9 @@ from streamer.cli_live import (
     run_session,
     symbols_from_args,
 )
+from streamer.cli_metrics import add_metrics_args, with_metrics
 from streamer.errors import ConfigurationError, StreamerError
+from streamer.logs import add_logging_args, setup_logging
 from streamer.models import Level, StreamerEvent
 from streamer.sansio.book_sync import AuditPassed, DriftDetected, Reset
 
@@ -87,10 +89,13 @@ def add_book_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         help="diffs from the binary SBE streams (spot; every 20 ms); the handshake sends the "
         "Ed25519 API key from $BINANCE_API_KEY",
     )
+    add_metrics_args(p)
+    add_logging_args(p)
     p.set_defaults(func=cmd_book)
 
 
 def cmd_book(args: argparse.Namespace) -> int:
+    setup_logging(args)
     symbols = symbols_from_args(args.symbols)
     try:
         if args.depth < 1:
@@ -116,7 +121,7 @@ def cmd_book(args: argparse.Namespace) -> int:
             await table_session(s, stop, symbols)
 
     try:
-        return run(run_session(PROG, streamer, session, args.seconds))
+        return run(run_session(PROG, streamer, with_metrics(PROG, args, session), args.seconds))
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep the interpreter's own final
         # flush of stdout from failing again (the recipe of the `signal` module's docs).
