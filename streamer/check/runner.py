@@ -40,6 +40,8 @@ class Step:
     needs: tuple[str, ...] = ()
     #: Set when the step is left out on purpose: the reason it is skipped.
     excluded: str | None = None
+    #: What did not come when the step times out (default: an answer).
+    awaits: str = "no answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class Runner:
         except Skip as exc:
             return Result(step.name, None, None, _one_line(str(exc)))
         except TimeoutError:
-            return Result(step.name, False, ms(), f"no answer within {self.timeout:g} s")
+            return Result(step.name, False, ms(), f"{step.awaits} within {self.timeout:g} s")
         except (CheckFailed, StreamerError) as exc:
             return Result(step.name, False, ms(), _one_line(str(exc)) or type(exc).__name__)
         except (OSError, ValueError, KeyError, TypeError) as exc:  # a bug or a broken answer

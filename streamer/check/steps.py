@@ -44,6 +44,8 @@ MAX_OFFSET_MS = 5000.0
 #: own average price, which may be below the last price.
 MARKET_MARGIN = Decimal("1.5")
 
+_NO_EVENT = "no executionReport %s on the user stream"
+
 MARKET_STEPS = (
     "ping", "time", "exchange_info", "ticker", "depth", "klines", "book_sync", "book_audit",
 )  # fmt: skip
@@ -83,17 +85,17 @@ class Checks:
             Step("ticker", self.ticker, ("exchange_info",), m),
             Step("depth", self.depth, ("exchange_info",), m),
             Step("klines", self.klines, ("exchange_info",), m),
-            Step("book_sync", self.book_sync, ("depth",), m),
-            Step("book_audit", self.book_audit, ("book_sync",), m),
+            Step("book_sync", self.book_sync, ("depth",), m, "the book did not sync"),
+            Step("book_audit", self.book_audit, ("book_sync",), m, "no audit finished"),
             Step("account", self.account, ("ping",), t),
             Step("test_order_market", self.test_market, ("account", "ticker"), t),
             Step("test_order_limit", self.test_limit, ("account", "depth"), t),
             Step("user_stream", self.user_stream, ("account",), t),
             Step("order_place", self.order_place, ("test_order_limit", "user_stream"), t),
-            Step("order_stream", self.order_stream, ("order_place",), t),
+            Step("order_stream", self.order_stream, ("order_place",), t, _NO_EVENT % "NEW"),
             Step("order_query", self.order_query, ("order_place",), t),
             Step("order_cancel", self.order_cancel, ("user_stream",), t),
-            Step("cancel_stream", self.cancel_stream, ("order_cancel",), t),
+            Step("cancel_stream", self.cancel_stream, ("order_cancel",), t, _NO_EVENT % "CANCELED"),
         ]
 
     # -- what later steps need -----------------------------------------------------------------
