@@ -32,7 +32,13 @@ from streamer.cli_live import error_line, positive_float
 from streamer.config import Credentials, Endpoints
 from streamer.errors import ConfigurationError, StreamerError
 
-__all__ = ["add_check_parser", "cmd_check", "credentials_from_env", "endpoints_for"]
+__all__ = [
+    "add_check_parser",
+    "cmd_check",
+    "credentials_from_env",
+    "endpoints_for",
+    "plan",
+]
 
 PROG = "streamer check"
 AUDIT_INTERVAL = 1.0  # seconds (jittered ±50%) before the first audit of the checked book
@@ -122,26 +128,34 @@ def _no_credentials(testnet: bool) -> str:
     return f"no credentials: set {names}"
 
 
+def plan(
+    args: argparse.Namespace, credentials: Credentials | None
+) -> tuple[str | None, str | None]:
+    """Why the market steps and the trading steps are left out (None: they run);
+    ConfigurationError when nothing asked for could run."""
+    trading_off: str | None = None
+    if args.market_only:
+        trading_off = "--market-only"
+    elif credentials is None:
+        trading_off = _no_credentials(args.testnet)
+    elif args.live and not args.allow_live_orders:
+        trading_off = "--live places real orders only with --allow-live-orders"
+    if args.trading_only and trading_off is not None:
+        raise ConfigurationError(f"--trading-only, but {trading_off}")
+    if args.allow_live_orders and not args.live:
+        raise ConfigurationError("--allow-live-orders goes with --live only")
+    return ("--trading-only" if args.trading_only else None), trading_off
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     try:
         endpoints = endpoints_for(args)
         credentials = credentials_from_env(args.testnet)
-        trading_off: str | None = None
-        if args.market_only:
-            trading_off = "--market-only"
-        elif credentials is None:
-            trading_off = _no_credentials(args.testnet)
-        elif args.live and not args.allow_live_orders:
-            trading_off = "--live places real orders only with --allow-live-orders"
-        if args.trading_only and trading_off is not None:
-            raise ConfigurationError(f"--trading-only, but {trading_off}")
-        if args.allow_live_orders and not args.live:
-            raise ConfigurationError("--allow-live-orders goes with --live only")
+        market_off, trading_off = plan(args, credentials)
         streamer = Streamer(endpoints, audit_interval=AUDIT_INTERVAL, credentials=credentials)
     except StreamerError as exc:
         error_line(PROG, exc)
         return 2
-    market_off = "--trading-only" if args.trading_only else None
     symbol = args.symbol.strip().upper()
     try:
         results = run(_check(streamer, symbol, args, market_off, trading_off))

@@ -92,10 +92,10 @@ class Runner:
 
     async def _run(self, step: Step) -> Result:
         blockers = [n for n in step.needs if n in self.results and self._blocks(n)]
-        if blockers:
-            result = Result(step.name, None, None, f"needs {', '.join(blockers)}", blocked=True)
-        elif step.excluded is not None:
+        if step.excluded is not None:  # the reason it was left out says more than a blocker
             result = Result(step.name, None, None, step.excluded)
+        elif blockers:
+            result = Result(step.name, None, None, f"needs {', '.join(blockers)}", blocked=True)
         else:
             result = await self._timed(step)
         self.results[step.name] = result
