@@ -127,7 +127,7 @@ def judge_klines(klines: Sequence[Kline]) -> str:
         return "no candles yet (no trade on the symbol)"
     last = klines[-1]
     return (
-        f"{len(klines)} candles in order, last o {last.open} h {last.high} l {last.low} "
+        f"{len(klines)} candle(s) in order, last o {last.open} h {last.high} l {last.low} "
         f"c {last.close}"
     )
 
