@@ -1,4 +1,5 @@
-"""The ``streamer`` command line: ``replay``, ``demo``, ``exchange``, ``book``, ``record``."""
+"""The ``streamer`` command line: ``replay``, ``demo``, ``exchange``, ``book``, ``record``,
+``check``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import orjson
 from streamer import __version__
 from streamer._impl import describe
 from streamer.cli_book import add_book_parser
+from streamer.cli_check import add_check_parser
 from streamer.cli_record import add_record_parser
 from streamer.sansio.capture import CaptureError, read_capture
 from streamer.sansio.replay import replay
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_exchange_parser(sub)
     add_book_parser(sub)
     add_record_parser(sub)
+    add_check_parser(sub)
     return parser
 
 
