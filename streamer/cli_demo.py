@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import math
 import sys
 import time
@@ -133,6 +134,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         error_line(PROG, exc)
         return 2
+    # The screen (or the summary) says what the library's warnings would: keep them from
+    # Python's last-resort stderr handler, which would tear the live screen. A handler the
+    # user configured on the root logger still gets them.
+    logging.getLogger("streamer").addHandler(logging.NullHandler())
     try:
         summary, code = run(demo_main(symbols, duration, depth, args.json))
     except KeyboardInterrupt:  # before the signal handlers were set: nothing ran yet

@@ -118,6 +118,7 @@ class Demo:
         self._audited: set[str] = set()
         self._orders_changed = asyncio.Event()
         self._seen_counters: dict[str, tuple[int, int]] = {}
+        self._duplicates: dict[str, int] = {}  # symbol -> duplicated diffs not yet seen dropped
         self._tasks: set[asyncio.Task[None]] = set()
         self._pumps: list[asyncio.Task[None]] = []
 
@@ -165,7 +166,7 @@ class Demo:
 
     def _order_event(self, event: OrderEvent) -> None:
         self._orders_changed.set()
-        if isinstance(event, OrderUpdate):
+        if isinstance(event, OrderUpdate) and event.order.status is not OrderStatus.SENT:
             o = event.order
             price = f" @ {o.price.normalize():f}" if o.price else ""
             stop = f" stop {o.stop_price.normalize():f}" if o.stop_price else ""
@@ -197,9 +198,12 @@ class Demo:
             now = (sync.counters.dropped, sync.counters.stale_snapshots)
             before = self._seen_counters.get(symbol, now)
             self._seen_counters[symbol] = now
-            if now[0] > before[0]:
-                n = now[0] - before[0]
-                self.say("heal", f"{symbol} {n} stale diff(s) dropped (duplicates); no resync")
+            # Stale diffs are dropped in every resync too (those the snapshot already holds):
+            # only while duplicates are due are the drops theirs.
+            if now[0] > before[0] and self._duplicates.get(symbol):
+                n = min(now[0] - before[0], self._duplicates[symbol])
+                self._duplicates[symbol] -= n
+                self.say("heal", f"{symbol} {n} duplicated diff(s) dropped as stale; no resync")
             if now[1] > before[1]:
                 self.say("heal", f"{symbol} snapshot older than the buffered diffs: fetched again")
 
@@ -308,6 +312,7 @@ class Demo:
             what = f"the next {sym} diff is not sent: a gap, that book resyncs"
         elif action is Action.DUPLICATE_DIFF:
             plan_.duplicate_diffs(sym, count=3)
+            self._duplicates[sym] = self._duplicates.get(sym, 0) + 3
             what = f"the next 3 {sym} diffs are sent twice: dropped as stale"
         elif action is Action.DELAY_DIFF:
             plan_.delay_diffs(sym, delay_ms=400)
