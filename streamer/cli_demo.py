@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import signal
 import sys
 import time
 from typing import Any
@@ -128,6 +129,13 @@ def audit_interval(duration: float | None) -> float:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
+        return _cmd_demo(args)
+    except KeyboardInterrupt:  # a Ctrl-C before the event loop took the signals: nothing ran
+        return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
         symbols = _symbols(args.symbols)
         duration = _duration(args.duration)
         depth = _depth(args.depth)
@@ -138,10 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Python's last-resort stderr handler, which would tear the live screen. A handler the
     # user configured on the root logger still gets them.
     logging.getLogger("streamer").addHandler(logging.NullHandler())
-    try:
-        summary, code = run(demo_main(symbols, duration, depth, args.json))
-    except KeyboardInterrupt:  # before the signal handlers were set: nothing ran yet
-        return 0
+    summary, code = run(demo_main(symbols, duration, depth, args.json))
     if summary is None:
         if code == 0:
             print(f"{PROG}: stopped before the books synced", file=sys.stderr)
@@ -161,8 +166,17 @@ async def demo_main(
     began = time.monotonic()
     ends_at = None if duration is None else began + duration
     result: dict[str, Any] = {}
+    # Until run_session takes the signals over: a Ctrl-C while the exchange starts (asyncio's
+    # own handler would cancel whatever is being awaited) only says to stop once it is up.
+    loop = asyncio.get_running_loop()
+    early = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, early.set)
     async with FakeExchange(symbols=symbols, rate=RATE, seed=SEED) as ex:
         keys = await ex.create_account()
+        if early.is_set():
+            return None, 0
         streamer = Streamer(
             ex.endpoints,
             symbols=symbols,
@@ -171,6 +185,10 @@ async def demo_main(
         )
 
         async def session(s: Streamer, stop: asyncio.Event) -> None:
+            if as_json:  # no screen: say on stderr that it runs, and how to stop it
+                until = f"for {duration:g} s" if duration is not None else "until Ctrl-C"
+                print(f"{PROG}: running {until} on {ex.endpoints.rest}", file=sys.stderr,
+                      flush=True)  # fmt: skip
             demo = Demo(ex, s, keys["apiKey"], symbols, ends_at=ends_at,
                         audit_interval=audit_interval(duration))  # fmt: skip
             if as_json:

@@ -4,10 +4,11 @@ is checked, a plain run prints one, and bad flags are one line and status 2."""
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
-from tests.integration.procs import finish, streamer
+from tests.integration.procs import finish, lines_until, streamer
 
 # The shortest run that shows everything (books, audits, the drift caught, fills, a stop) on a
 # busy 2-core machine; the plan scales with --duration.
@@ -76,3 +77,19 @@ async def test_bad_flags_are_one_line_and_status_2(flags: list[str], words: str)
     assert out == ""
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("streamer demo: ") and words in err
+
+
+async def test_ctrl_c_stops_an_untimed_run_with_the_summary() -> None:
+    """Without --duration it runs until SIGINT (Ctrl-C), then checks the books against the
+    truth, prints the summary and exits 0."""
+    proc = await streamer("demo", "--json")
+    assert proc.stderr is not None
+    seen: list[str] = []
+    await lines_until(proc.stderr, lambda lines: any("running" in x for x in lines), seen)
+    proc.send_signal(signal.SIGINT)
+    code, out, err = await finish(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+    summary = json.loads(out)
+    assert summary["books_synced"] == 3
+    assert summary["violations"] == 0 and summary["duplicate_orders"] == 0
