@@ -1,4 +1,4 @@
-"""The ``streamer`` command line: ``replay``, ``demo``, ``exchange``, ``book``, ``record``,
+"""The ``streamer`` command line: ``demo``, ``replay``, ``exchange``, ``book``, ``record``,
 ``check``."""
 
 from __future__ import annotations
@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -16,15 +14,13 @@ from streamer import __version__
 from streamer._impl import describe
 from streamer.cli_book import add_book_parser
 from streamer.cli_check import add_check_parser
+from streamer.cli_demo import add_demo_parser
 from streamer.cli_record import add_record_parser
 from streamer.sansio.capture import CaptureError, read_capture
 from streamer.sansio.replay import replay
 from streamer.testing.exchange.cli import add_exchange_parser
 
 __all__ = ["main"]
-
-#: The real capture shipped in the package (see streamer/data/README.md).
-DEMO_CAPTURE = "spot-4sym-2021-10-12.jsonl"
 
 
 def _positive(text: str) -> int:
@@ -46,40 +42,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format_book(symbol: str, book: dict[str, Any], depth: int) -> list[str]:
-    """One book as a small two-column ladder, best levels at the top."""
-    state = book["state"]
-    head = f"{symbol}  {book['venue']}  {state}"
-    if book["last_update_id"] is not None:
-        head += f" at update {book['last_update_id']}"
-    lines = [head, f"  {'bid qty':>16} {'bid':>14} | {'ask':<14} ask qty"]
-    bids, asks = book["bids"], book["asks"]
-    for i in range(depth):
-        bp, bq = bids[i] if i < len(bids) else ("", "")
-        ap, aq = asks[i] if i < len(asks) else ("", "")
-        lines.append(f"  {bq:>16} {bp:>14} | {ap:<14} {aq}".rstrip())
-    lines.append(
-        f"  {book['bid_levels']} bid / {book['ask_levels']} ask levels held; "
-        f"{book['applied']} diffs applied, {book['dropped']} stale dropped, "
-        f"{book['resyncs']} resyncs"
-    )
-    return lines
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    capture = resources.files("streamer") / "data" / DEMO_CAPTURE
-    with capture.open("rb") as fh:
-        result = replay(read_capture(fh), depth=args.depth)
-    print(f"Replaying 30 s of real Binance spot data ({DEMO_CAPTURE}) through the book core:\n")
-    for symbol, book in result["books"].items():
-        print("\n".join(_format_book(symbol, book, args.depth)))
-        print()
-    synced = sum(1 for b in result["books"].values() if b["state"] == "synced")
-    total = len(result["books"])
-    print(f"{synced}/{total} books synced; `streamer replay` prints the same books as JSON.")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamer", description="Binance order books and orders, kept exactly right."
@@ -96,9 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_positive, default=10, help="levels per side to print")
     p.add_argument("--symbol", help="only this symbol")
     p.set_defaults(func=_cmd_replay)
-    p = sub.add_parser("demo", help="the main job: live books from real Binance data, offline")
-    p.add_argument("--depth", type=_positive, default=5, help="levels per side to show")
-    p.set_defaults(func=_cmd_demo)
+    add_demo_parser(sub)
     add_exchange_parser(sub)
     add_book_parser(sub)
     add_record_parser(sub)
