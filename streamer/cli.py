@@ -14,7 +14,7 @@ import orjson
 from streamer import __version__
 from streamer._impl import describe
 from streamer.cli_book import add_book_parser
-from streamer.cli_live import depth_arg
+from streamer.cli_live import levels_arg
 from streamer.cli_record import add_record_parser
 from streamer.sansio.capture import CaptureError, ReadStats, read_capture
 from streamer.sansio.replay import replay
@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="replay a capture through the book core, print the books")
     p.add_argument("capture", help="a capture v1 file (JSON Lines)")
     p.add_argument(
-        "--depth", type=depth_arg, default=10, help="levels per side to print (1 to 5000)"
+        "--depth",
+        type=levels_arg,
+        default=10,
+        help="levels per side to print (at most those the book holds; default 10)",
     )
     p.add_argument("--symbol", help="only this symbol")
     p.set_defaults(func=_cmd_replay)

@@ -41,7 +41,7 @@ from streamer.aio.runner import run
 from streamer.aio.streamer import Streamer
 from streamer.cli_live import (
     add_endpoint_args,
-    depth_arg,
+    check_depth,
     endpoints_from_args,
     error_line,
     positive_float,
@@ -72,7 +72,7 @@ def add_book_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     add_endpoint_args(p)
     p.add_argument(
         "--depth",
-        type=depth_arg,
+        type=int,
         default=10,
         help="levels per side in --json book lines (1 to 5000; default 10)",
     )
@@ -97,6 +97,7 @@ def add_book_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 def cmd_book(args: argparse.Namespace) -> int:
     symbols = symbols_from_args(args.symbols)
     try:
+        check_depth(args.depth)
         streamer = Streamer(
             endpoints_from_args(args),
             symbols=symbols,

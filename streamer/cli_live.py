@@ -24,9 +24,10 @@ from streamer.errors import ConfigurationError, StreamerError, UnknownSymbol
 __all__ = [
     "Session",
     "add_endpoint_args",
-    "depth_arg",
+    "check_depth",
     "endpoints_from_args",
     "error_line",
+    "levels_arg",
     "positive_float",
     "run_session",
     "symbols_from_args",
@@ -60,17 +61,23 @@ def positive_float(text: str) -> float:
     return value
 
 
-def depth_arg(text: str) -> int:
-    """Levels per side: a whole number from 1 to :data:`MAX_DEPTH`."""
+def levels_arg(text: str) -> int:
+    """A whole number of levels >= 1, unbounded: for outputs that list only the levels a book
+    holds (``replay``), where a large number means "all of them"."""
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= MAX_DEPTH:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of levels from 1 to {MAX_DEPTH}, got {text!r}"
-        )
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of levels >= 1, got {text!r}")
     return value
+
+
+def check_depth(depth: int) -> None:
+    """:class:`ConfigurationError` unless 1 <= depth <= :data:`MAX_DEPTH` (a one-line error
+    of the command, rather than argparse's usage text)."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ConfigurationError(f"--depth must be from 1 to {MAX_DEPTH} levels, not {depth}")
 
 
 def add_endpoint_args(parser: argparse.ArgumentParser) -> None:

@@ -43,6 +43,7 @@ def assert_usage_error(code: int, out: str, err: str, *needles: str) -> None:
         ("--seed", "x", "whole number"),
         ("--weight-limit", "0", ">= 1"),
         ("--firehose-rate", "inf", "finite"),
+        ("--firehose-rate", "nan", "finite"),
     ],
 )
 async def test_exchange_refuses_a_bad_value_before_serving(
@@ -92,7 +93,7 @@ def test_no_flag_type_error_names_a_function() -> None:
     "args",
     [
         ["replay", str(CAPTURE), "--depth", "x"],
-        ["book", "BTCUSDT", "--depth", "x"],
+        ["replay", str(CAPTURE), "--depth", "0"],
         ["book", "BTCUSDT", "--seconds", "x"],
         ["book", "BTCUSDT", "--audit-interval", "nan"],
         ["record", "BTCUSDT", "--out", "never.jsonl", "--seconds", "x"],
@@ -104,17 +105,21 @@ async def test_bad_flag_values_name_the_flag_not_a_function(args: list[str]) -> 
     assert_usage_error(code, out, err, args[-2], "expected")
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["replay", str(CAPTURE), "--depth", "100000"],
-        ["book", "BTCUSDT", "--depth", "100000"],
-    ],
-)
-async def test_a_huge_depth_is_refused_with_the_bound(args: list[str]) -> None:
-    """A depth beyond Binance's deepest book (5000) is refused, saying the bound."""
-    code, out, err = await finish(await streamer(*args))
-    assert_usage_error(code, out, err, "--depth", "1 to 5000")
+async def test_a_huge_book_depth_is_refused_with_the_bound() -> None:
+    """`book --depth` beyond Binance's deepest book (5000) is one line saying the bound."""
+    code, out, err = await finish(await streamer("book", "BTCUSDT", "--depth", "100000"))
+    assert_usage_error(code, out, err, "--depth", "from 1 to 5000")
+    assert err.count("\n") == 1
+
+
+async def test_a_huge_replay_depth_lists_only_the_levels_held() -> None:
+    """`replay --depth 100000` prints each book's levels, no more: clipped, never padded."""
+    code, out, err = await finish(await streamer("replay", str(CAPTURE), "--depth", "100000"))
+    assert code == 0, err
+    books = json.loads(out)["books"]
+    assert set(books) == set(SYMBOLS)
+    for book in books.values():
+        assert len(book["bids"]) == book["bid_levels"] and len(book["asks"]) == book["ask_levels"]
 
 
 @pytest.mark.parametrize("command", ["book", "record"])

@@ -82,14 +82,14 @@ def market_rate(text: str) -> float:
     return value
 
 
-def positive_rate(text: str) -> float:
-    """Messages per second: a finite number > 0."""
+def finite_number(text: str) -> float:
+    """A finite number (its range is checked with the other settings)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
@@ -149,7 +149,7 @@ def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     p.add_argument(
         "--firehose-rate",
-        type=positive_rate,
+        type=finite_number,
         default=None,
         metavar="MSGS",
         help="with --firehose: messages per second per stream (default: as fast as possible)",
