@@ -41,6 +41,7 @@ from streamer.aio.runner import run
 from streamer.aio.streamer import Streamer
 from streamer.cli_live import (
     add_endpoint_args,
+    check_depth,
     endpoints_from_args,
     error_line,
     positive_float,
@@ -72,7 +73,10 @@ def add_book_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. BTCUSDT ETHBTC")
     add_endpoint_args(p)
     p.add_argument(
-        "--depth", type=int, default=10, help="levels per side in --json book lines (default 10)"
+        "--depth",
+        type=int,
+        default=10,
+        help="levels per side in --json book lines (1 to 5000; default 10)",
     )
     p.add_argument(
         "--audit-interval",
@@ -98,8 +102,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     setup_logging(args)
     symbols = symbols_from_args(args.symbols)
     try:
-        if args.depth < 1:
-            raise StreamerError("--depth must be at least 1")
+        check_depth(args.depth)
         streamer = Streamer(
             endpoints_from_args(args),
             symbols=symbols,
@@ -121,7 +124,8 @@ def cmd_book(args: argparse.Namespace) -> int:
             await table_session(s, stop, symbols)
 
     try:
-        return run(run_session(PROG, streamer, with_metrics(PROG, args, session), args.seconds))
+        metered = with_metrics(PROG, args, session)
+        return run(run_session(PROG, streamer, metered, args.seconds, symbols))
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep the interpreter's own final
         # flush of stdout from failing again (the recipe of the `signal` module's docs).
