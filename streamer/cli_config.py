@@ -165,13 +165,24 @@ def _typed(setting: Setting, raw: Any, where: str) -> Any:
         raw, ok = float(raw), True
     if ok and kind is str and not raw:
         ok = False
+    if ok:
+        raw = setting.normalize(raw)
     problem = None if ok else _KIND_NAMES[kind]
     if problem is None and setting.check is not None:
         problem = setting.check(raw)
     if problem is not None:
-        shown = f"a {type(raw).__name__}" if setting.mask else repr(raw)
+        shown = _toml_type(raw) if setting.mask else repr(raw)
         raise ConfigError(f"{where}: expected {problem}, got {shown}")
-    return setting.normalize(raw)
+    return raw
+
+
+def _toml_type(value: Any) -> str:
+    """What a value is, in TOML's words (for a secret, whose value is never shown)."""
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"),
+                       (str, "a string"), (list, "an array"), (dict, "a table")):  # fmt: skip
+        if isinstance(value, kind):
+            return name
+    return "a date or time"
 
 
 def _from_env_text(setting: Setting, text: str) -> Any:
@@ -348,7 +359,10 @@ def effective(
     """Every setting's effective value (masked) and source: flag, env, file or default."""
     shown: dict[str, dict[str, Any]] = {}
     for setting in SETTINGS:
-        if setting.dest is not None and setting.dest in given and hasattr(args, setting.dest):
+        flags = {setting.dest}
+        if setting.key in _EXCLUSIVE:  # --testnet also decides local, and --local testnet
+            flags = {_BY_KEY[k].dest for k in _EXCLUSIVE}
+        if setting.dest is not None and flags & given and hasattr(args, setting.dest):
             value, source = getattr(args, setting.dest), "flag"
         elif setting.key in config.values:
             found = config.values[setting.key]
