@@ -54,7 +54,7 @@ from streamer.logs import add_logging_args, setup_logging
 from streamer.models import Level, StreamerEvent
 from streamer.sansio.book_sync import AuditPassed, DriftDetected, Reset
 
-__all__ = ["BookRow", "add_book_parser", "event_lines", "render_table"]
+__all__ = ["BookRow", "add_book_parser", "event_lines", "render_table", "sync_progress"]
 
 PROG = "streamer book"
 JSON_INTERVAL = 0.1  # seconds: the most often a symbol's book line is written
@@ -325,10 +325,18 @@ def render_table(rows: list[BookRow], footer: str, title: str = "") -> Renderabl
     return Group(table, Text(footer, style="dim"))
 
 
+def sync_progress(books: dict[str, dict[str, Any]]) -> str:
+    """``"syncing 2/3 books…  "`` while some book is not synced (the start, a resync), else
+    nothing: the footer's lead while the table's rows are still filling in."""
+    synced = sum(1 for book in books.values() if book["state"] == "synced")
+    return f"syncing {synced}/{len(books)} books…  " if synced < len(books) else ""
+
+
 def footer_text(s: Streamer) -> str:
     stats = s.stats()
     return (
-        f"connections {stats['connections']}  frames {stats['frames']}  "
+        f"{sync_progress(stats['books'])}connections {stats['connections']}  "
+        f"frames {stats['frames']}  "
         f"malformed {stats['malformed']}  snapshot weight used {stats['snapshot_weight']}  "
         "(Ctrl-C to quit)"
     )

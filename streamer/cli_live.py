@@ -4,7 +4,8 @@ how a session starts, stops and fails.
 A session runs until ``--seconds`` pass, SIGINT (Ctrl-C) or SIGTERM, and then exits with status
 0; a signal during start-up (a slow first connection) stops it just as cleanly. Errors a person
 can fix (an unknown symbol, a refused connection, a bad URL, a file that cannot be written) are
-one line on stderr and status 2, never a traceback.
+one line on stderr, never a traceback (``--debug`` adds it), with the exit status of
+``streamer.cli_common``: 3 when an endpoint cannot be reached, 2 for the rest.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import asyncio
 import contextlib
 import math
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from streamer.aio.streamer import Streamer
+from streamer.cli_common import error_line, exit_code
 from streamer.config import Endpoints
 from streamer.errors import ConfigurationError, StreamerError, UnknownSymbol
 
@@ -117,12 +118,6 @@ def symbols_from_args(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(s for s in found if s))
 
 
-def error_line(prog: str, exc: BaseException) -> None:
-    """One line on stderr: the command and what went wrong."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"{prog}: {text}", file=sys.stderr, flush=True)
-
-
 #: At most this many symbols are looked up one by one to name the unknown ones.
 _MAX_PROBES = 20
 
@@ -161,7 +156,9 @@ async def run_session(
     seconds: float | None,
     symbols: Sequence[str] = (),
 ) -> int:
-    """Start ``streamer``, run ``session`` until a stop, close; the exit status (0 or 2).
+    """Start ``streamer``, run ``session`` until a stop, close; the exit status (0, or the
+    one :func:`~streamer.cli_common.exit_code` gives the error: 3 could not connect, 2 bad
+    settings or credentials).
 
     ``symbols``: those the streamer was made with, to name the unknown ones if it refuses
     them (spot's exchangeInfo refuses a list without saying which)."""
@@ -201,7 +198,7 @@ async def run_session(
         return 2
     except (StreamerError, OSError) as exc:
         error_line(prog, exc)
-        return 2
+        return exit_code(exc)
     finally:
         if timer is not None:
             timer.cancel()
