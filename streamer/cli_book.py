@@ -41,17 +41,20 @@ from streamer.aio.runner import run
 from streamer.aio.streamer import Streamer
 from streamer.cli_live import (
     add_endpoint_args,
+    check_depth,
     endpoints_from_args,
     error_line,
     positive_float,
     run_session,
     symbols_from_args,
 )
+from streamer.cli_metrics import add_metrics_args, with_metrics
 from streamer.errors import ConfigurationError, StreamerError
+from streamer.logs import add_logging_args, setup_logging
 from streamer.models import Level, StreamerEvent
 from streamer.sansio.book_sync import AuditPassed, DriftDetected, Reset
 
-__all__ = ["BookRow", "add_book_parser", "event_lines", "render_table"]
+__all__ = ["BookRow", "add_book_parser", "event_lines", "render_table", "sync_progress"]
 
 PROG = "streamer book"
 JSON_INTERVAL = 0.1  # seconds: the most often a symbol's book line is written
@@ -70,7 +73,10 @@ def add_book_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. BTCUSDT ETHBTC")
     add_endpoint_args(p)
     p.add_argument(
-        "--depth", type=int, default=10, help="levels per side in --json book lines (default 10)"
+        "--depth",
+        type=int,
+        default=10,
+        help="levels per side in --json book lines (1 to 5000; default 10)",
     )
     p.add_argument(
         "--audit-interval",
@@ -87,14 +93,16 @@ def add_book_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         help="diffs from the binary SBE streams (spot; every 20 ms); the handshake sends the "
         "Ed25519 API key from $BINANCE_API_KEY",
     )
+    add_metrics_args(p)
+    add_logging_args(p)
     p.set_defaults(func=cmd_book)
 
 
 def cmd_book(args: argparse.Namespace) -> int:
+    setup_logging(args)
     symbols = symbols_from_args(args.symbols)
     try:
-        if args.depth < 1:
-            raise StreamerError("--depth must be at least 1")
+        check_depth(args.depth)
         streamer = Streamer(
             endpoints_from_args(args),
             symbols=symbols,
@@ -116,7 +124,8 @@ def cmd_book(args: argparse.Namespace) -> int:
             await table_session(s, stop, symbols)
 
     try:
-        return run(run_session(PROG, streamer, session, args.seconds))
+        metered = with_metrics(PROG, args, session)
+        return run(run_session(PROG, streamer, metered, args.seconds, symbols))
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep the interpreter's own final
         # flush of stdout from failing again (the recipe of the `signal` module's docs).
@@ -316,10 +325,18 @@ def render_table(rows: list[BookRow], footer: str, title: str = "") -> Renderabl
     return Group(table, Text(footer, style="dim"))
 
 
+def sync_progress(books: dict[str, dict[str, Any]]) -> str:
+    """``"syncing 2/3 books…  "`` while some book is not synced (the start, a resync), else
+    nothing: the footer's lead while the table's rows are still filling in."""
+    synced = sum(1 for book in books.values() if book["state"] == "synced")
+    return f"syncing {synced}/{len(books)} books…  " if synced < len(books) else ""
+
+
 def footer_text(s: Streamer) -> str:
     stats = s.stats()
     return (
-        f"connections {stats['connections']}  frames {stats['frames']}  "
+        f"{sync_progress(stats['books'])}connections {stats['connections']}  "
+        f"frames {stats['frames']}  "
         f"malformed {stats['malformed']}  snapshot weight used {stats['snapshot_weight']}  "
         "(Ctrl-C to quit)"
     )

@@ -4,7 +4,8 @@ how a session starts, stops and fails.
 A session runs until ``--seconds`` pass, SIGINT (Ctrl-C) or SIGTERM, and then exits with status
 0; a signal during start-up (a slow first connection) stops it just as cleanly. Errors a person
 can fix (an unknown symbol, a refused connection, a bad URL, a file that cannot be written) are
-one line on stderr and status 2, never a traceback.
+one line on stderr, never a traceback (``--debug`` adds it), with the exit status of
+``streamer.cli_common``: 3 when an endpoint cannot be reached, 2 for the rest.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from streamer.aio.streamer import Streamer
+from streamer.cli_common import error_line, exit_code
 from streamer.config import Endpoints
-from streamer.errors import ConfigurationError, StreamerError
+from streamer.errors import ConfigurationError, StreamerError, UnknownSymbol
 
 __all__ = [
     "Session",
     "add_endpoint_args",
+    "check_depth",
     "endpoints_from_args",
     "error_line",
+    "levels_arg",
     "positive_float",
     "run_session",
     "symbols_from_args",
@@ -40,11 +44,41 @@ _PRESETS: dict[str, Callable[[], Endpoints]] = {
 }
 
 
+# argparse type functions. Each turns every bad value into its own message (an
+# ArgumentTypeError): argparse would otherwise say "invalid <function name> value".
+
+#: The deepest book a depth flag accepts: Binance's deepest snapshot (limit 5000).
+MAX_DEPTH = 5000
+
+
 def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+    """A finite number > 0 (seconds, intervals)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number greater than 0, got {text!r}")
     return value
+
+
+def levels_arg(text: str) -> int:
+    """A whole number of levels >= 1, unbounded: for outputs that list only the levels a book
+    holds (``replay``), where a large number means "all of them"."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of levels >= 1, got {text!r}")
+    return value
+
+
+def check_depth(depth: int) -> None:
+    """:class:`ConfigurationError` unless 1 <= depth <= :data:`MAX_DEPTH` (a one-line error
+    of the command, rather than argparse's usage text)."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ConfigurationError(f"--depth must be from 1 to {MAX_DEPTH} levels, not {depth}")
 
 
 def add_endpoint_args(parser: argparse.ArgumentParser) -> None:
@@ -84,16 +118,50 @@ def symbols_from_args(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(s for s in found if s))
 
 
-def error_line(prog: str, exc: BaseException) -> None:
-    """One line on stderr: the command and what went wrong."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"{prog}: {text}", file=sys.stderr, flush=True)
+#: At most this many symbols are looked up one by one to name the unknown ones.
+_MAX_PROBES = 20
+
+
+async def _name_unknown(
+    streamer: Streamer, symbols: Sequence[str], exc: UnknownSymbol
+) -> BaseException:
+    """An error naming which symbols are unknown, when ``exc`` does not say.
+
+    Spot answers -1121 for a whole ``exchangeInfo?symbols=[...]`` request when any one of them
+    is unknown; asked one at a time (only on this error path), it names them.
+    """
+    if exc.symbol is not None or not 1 < len(symbols) <= _MAX_PROBES:
+        return exc
+    unknown = []
+    try:
+        async with Streamer(streamer.endpoints) as probe:
+            for symbol in symbols:
+                try:
+                    await probe.rest.exchange_info([symbol])
+                except UnknownSymbol:
+                    unknown.append(symbol)
+    except (StreamerError, OSError):
+        return exc  # the lookup itself failed: the first error says enough
+    if not unknown:
+        return exc
+    names = ", ".join(unknown)
+    verb = "is" if len(unknown) == 1 else "are"
+    return UnknownSymbol(f"{names} {verb} not listed on {streamer.endpoints.rest}")
 
 
 async def run_session(
-    prog: str, streamer: Streamer, session: Session, seconds: float | None
+    prog: str,
+    streamer: Streamer,
+    session: Session,
+    seconds: float | None,
+    symbols: Sequence[str] = (),
 ) -> int:
-    """Start ``streamer``, run ``session`` until a stop, close; the exit status (0 or 2)."""
+    """Start ``streamer``, run ``session`` until a stop, close; the exit status (0, or the
+    one :func:`~streamer.cli_common.exit_code` gives the error: 3 could not connect, 2 bad
+    settings or credentials).
+
+    ``symbols``: those the streamer was made with, to name the unknown ones if it refuses
+    them (spot's exchangeInfo refuses a list without saying which)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     main = asyncio.current_task()
@@ -125,9 +193,12 @@ async def run_session(
             await session(streamer, stop)
         finally:
             await streamer.close()
+    except UnknownSymbol as exc:
+        error_line(prog, await _name_unknown(streamer, symbols, exc))
+        return 2
     except (StreamerError, OSError) as exc:
         error_line(prog, exc)
-        return 2
+        return exit_code(exc)
     finally:
         if timer is not None:
             timer.cancel()

@@ -74,7 +74,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         return 2
     streamer = Streamer(endpoints, symbols=symbols, recorder=recorder)
     started = time.monotonic()
-    code = run(run_session(PROG, streamer, _progress, args.seconds))
+    code = run(run_session(PROG, streamer, _progress, args.seconds, symbols))
     recorder.close()  # the Streamer closed it already, unless it never started
     if code == 0:
         _summary(streamer, recorder, time.monotonic() - started)

@@ -43,6 +43,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamer.aio.fanout import EventQueue
+from streamer.aio.sink import MetricsSink
 from streamer.aio.trading_rest import TradingRest
 from streamer.aio.user import UserStream
 from streamer.errors import (
@@ -212,6 +213,7 @@ class Trading:
         self.not_placed_after = not_placed_after
         self.request_timeout = request_timeout
         self._publish_to = publish
+        self.metrics: MetricsSink | None = None  # set by the owner when metrics are on
         self._changed = asyncio.Event()  # replaced by a fresh one on every change
         self._gap = asyncio.Event()
         self._gap_reasons: list[str] = []
@@ -333,7 +335,7 @@ class Trading:
         self._confirmed[cid] = False  # its executionReport may come before the answer
         sent_at = time.monotonic()
         try:
-            body = await self.rest.place_order(params, timeout=timeout or self.request_timeout)
+            body = await self._send(params, timeout or self.request_timeout)
         except UnknownOrderStatus as exc:
             self.counters["unknown"] += 1
             self.tracker.unknown(cid, str(exc))
@@ -368,6 +370,21 @@ class Trading:
         self._publish()
         self._expect_event(cid)
         return OrderHandle(self, cid)
+
+    async def _send(self, params: dict[str, str], seconds: float) -> dict[str, Any]:
+        """The placement request; its round trip goes to the metrics when it was answered."""
+        if self.metrics is None:
+            return await self.rest.place_order(params, timeout=seconds)
+        sent_at = time.monotonic()
+        try:
+            body = await self.rest.place_order(params, timeout=seconds)
+        except (UnknownOrderStatus, ConnectError, TransportError):
+            raise  # no answer: not a round trip
+        except ExchangeError:
+            self.metrics.order_round_trip(params["type"], time.monotonic() - sent_at)
+            raise
+        self.metrics.order_round_trip(params["type"], time.monotonic() - sent_at)
+        return body
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order:
         """Cancel by our client order id; the order as known after the answer. Raises

@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from streamer.aio.sink import MetricsSink
 from streamer.aio.timing import wait_until
 from streamer.config import Endpoints
 from streamer.errors import (
@@ -135,6 +136,8 @@ class RestClient:
         #: The account's unfilled-order counts as the last order response reported them, by
         #: interval: ``{"10S": 3, "1D": 120}`` from ``X-MBX-ORDER-COUNT-10S`` / ``-1D``.
         self.order_counts: dict[str, int] = {}
+        #: Where each request's latency and status go when metrics are on (set by the owner).
+        self.metrics: MetricsSink | None = None
 
     def budget_delay(self, weight: int, share: float = 1.0) -> float:
         """Seconds until ``weight`` fits in ``share`` of this minute's budget (0: now)."""
@@ -196,6 +199,8 @@ class RestClient:
         url = URL(self.endpoints.rest + path + (f"?{query}" if query else ""), encoded=True)
         seconds = self.timeout if timeout is None else timeout
         what = f"{method} {path}"
+        started = self._clock() if self.metrics is not None else 0.0
+        answered = "no_answer"  # or the HTTP status, for the metrics
         try:
             async with self.session.request(
                 method, url, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)
@@ -204,6 +209,7 @@ class RestClient:
                 status = response.status
                 answer = response.headers
                 full_url = str(response.url)
+                answered = str(status)
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectError(f"{what}: cannot connect to {self.endpoints.rest} in time") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -217,6 +223,9 @@ class RestClient:
             if context == "place":
                 raise UnknownOrderStatus(text) from exc
             raise TransportError(text) from exc
+        finally:
+            if self.metrics is not None:
+                self.metrics.rest(method, path, answered, self._clock() - started)
         self._observe(status, answer)
         if body is None:
             text = f"{what}: HTTP {status}, body larger than {MAX_BODY} bytes"

@@ -33,6 +33,7 @@ from streamer.aio.market import Shard, ShardSettings
 from streamer.aio.orders import OrderHandle, OrderUpdates, Trading, new_client_order_id
 from streamer.aio.recorder import CaptureRecorder
 from streamer.aio.rest import RestClient, RestResponse
+from streamer.aio.sink import MetricsSink
 from streamer.aio.snapshots import SnapshotScheduler
 from streamer.aio.trading_rest import TradingRest
 from streamer.aio.user import UserStream, UserStreamSettings
@@ -248,6 +249,7 @@ class Streamer:
         self._trading_lock = asyncio.Lock()
         self._order_consumers: list[EventQueue[OrderEvent]] = []
         self._trading_rest: TradingRest | None = None
+        self._metrics: MetricsSink | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -270,6 +272,7 @@ class Streamer:
             connector=aiohttp.TCPConnector(limit=16), trust_env=False
         )
         self._rest = RestClient(self.endpoints, _weight_budget(self.endpoints), self._session)
+        self._rest.metrics = self._metrics
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self._scheduler = SnapshotScheduler(
@@ -318,6 +321,19 @@ class Streamer:
             await self._session.close()
         if self._recorder is not None:
             self._recorder.close()
+
+    @property
+    def metrics(self) -> MetricsSink | None:
+        """Where the recording points report (``streamer.metrics`` sets it; None: off)."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, sink: MetricsSink | None) -> None:
+        self._metrics = sink
+        if self._rest is not None:
+            self._rest.metrics = sink
+        if self._trading is not None:
+            self._trading.metrics = sink
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         if self._tg is None:
@@ -531,6 +547,8 @@ class Streamer:
         return OrderUpdates(queue, self._orders_ready, self._order_consumers.remove)
 
     def _publish_orders(self, events: list[OrderEvent]) -> None:
+        if self._metrics is not None:
+            self._metrics.order_events(events)
         for queue in self._order_consumers:
             for event in events:
                 queue.push(event)
@@ -572,6 +590,7 @@ class Streamer:
                 reference_price=self._mid_price,
                 **self._trading_settings,  # type: ignore[arg-type]
             )
+            trading.metrics = self._metrics
             trading.user = UserStream(
                 UserStreamSettings(
                     self.endpoints.ws_api,
@@ -609,6 +628,8 @@ class Streamer:
     # -- the reader's path: never awaits --------------------------------------------------------
 
     def _feed(self, msg: Message, data: bytes, url: str) -> None:
+        if self._metrics is not None:
+            self._metrics.frame(msg, data)
         if self._recorder is not None:
             self._recorder.ws(url, data)
         books = self.books
@@ -676,6 +697,8 @@ class Streamer:
 
     def _emit(self, event: StreamerEvent) -> None:
         self.counters["events"] += 1
+        if self._metrics is not None:
+            self._metrics.event(event)
         if isinstance(event, Reset):
             log.info("%s reset (%s): %s", event.symbol, event.reason, event.detail)
         elif isinstance(event, DriftDetected):

@@ -1,4 +1,4 @@
-"""Capture format v1 (``shared/capture-format.md``): JSON Lines, a header, then records.
+"""Capture format v1 (``docs/capture-format.md``): JSON Lines, a header, then records.
 
 A capture is what a connector received, in order, byte for byte. Readers ignore unknown fields and
 records of unknown ``kind``; a line that is not a JSON object is an error naming its line number,
@@ -13,7 +13,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["CaptureError", "CaptureRecord", "format_header", "format_record", "read_capture"]
+__all__ = [
+    "CaptureError",
+    "CaptureRecord",
+    "ReadStats",
+    "format_header",
+    "format_record",
+    "read_capture",
+]
 
 FORMAT_VERSION = 1
 KINDS = frozenset({"ws", "rest"})
@@ -31,6 +38,16 @@ class CaptureRecord:
     data: str
     status: int | None = None  # REST only
     venue: str | None = None  # from the header's optional "venue"; else the URL tells
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What :func:`read_capture` read, for a reader to report: records yielded, records of
+    unknown kind skipped, and the number of a cut-off last line it skipped (or ``None``)."""
+
+    records: int = 0
+    unknown_kinds: int = 0
+    truncated_line: int | None = None
 
 
 def format_header(source: str, *, venue: str | None = None) -> bytes:
@@ -60,12 +77,17 @@ def _parse(line: bytes | str, number: int) -> dict[str, Any]:
     return obj
 
 
-def read_capture(lines: Iterable[bytes | str]) -> Iterator[CaptureRecord]:
+def read_capture(
+    lines: Iterable[bytes | str], stats: ReadStats | None = None
+) -> Iterator[CaptureRecord]:
     """Yield the records of a capture; unknown kinds are skipped, broken lines raise.
 
     A last line without its newline that does not parse is the trace of a writer killed
-    mid-write: it is skipped, and every complete line before it replays.
+    mid-write: it is skipped (and its number kept in ``stats``), and every complete line
+    before it replays.
     """
+    if stats is None:
+        stats = ReadStats()
     it = iter(lines)
     header = _parse(next(it, b""), 1)
     if header.get("capture") != FORMAT_VERSION:
@@ -81,13 +103,16 @@ def read_capture(lines: Iterable[bytes | str]) -> Iterator[CaptureRecord]:
             complete = line.endswith(b"\n") if isinstance(line, bytes) else line.endswith("\n")
             if complete:
                 raise
-            return  # a writer killed mid-line left this last line
+            stats.truncated_line = number  # a writer killed mid-line left this last line
+            return
         kind = obj.get("kind")
         if kind not in KINDS:
+            stats.unknown_kinds += 1
             continue
         ts, url, data, status = obj.get("ts"), obj.get("url"), obj.get("data"), obj.get("status")
         if not isinstance(ts, int | float) or not isinstance(url, str) or not isinstance(data, str):
             raise CaptureError(f"line {number}: record needs numeric ts and string url and data")
         if kind == "rest" and not isinstance(status, int):
             raise CaptureError(f"line {number}: rest record needs an integer status")
+        stats.records += 1
         yield CaptureRecord(float(ts), kind, url, data, status if kind == "rest" else None, venue)

@@ -59,7 +59,8 @@ class Replay:
         books.receive_snapshot(symbol, record.data, token, limit=limit)
 
     def result(self, depth: int = 10) -> dict[str, Any]:
-        """The replay output: ``{"books": {symbol: {...}}}`` (capture-format.md)."""
+        """The replay output: ``{"books": {symbol: {...}}, "malformed": n}``
+        (capture-format.md); ``malformed`` counts the frames and snapshots rejected."""
         out: dict[str, Any] = {}
         for venue, books in self.venues.items():
             for event in books.events():
@@ -82,7 +83,8 @@ class Replay:
                     "audits_passed": c.audits_passed,
                     "drifts": c.drifts,
                 }
-        return {"books": out}
+        rejected = sum(books.counters.malformed for books in self.venues.values())
+        return {"books": out, "malformed": rejected}
 
 
 def _venue(record: CaptureRecord) -> Venue:

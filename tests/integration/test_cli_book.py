@@ -133,12 +133,13 @@ async def test_unknown_symbol_is_one_line_and_status_2() -> None:
     assert err.startswith("streamer book: ")
 
 
-async def test_refused_connection_is_one_line_and_status_2() -> None:
-    """Nothing listening at --local: one line on stderr, status 2, no traceback."""
+async def test_refused_connection_is_one_line_and_status_3() -> None:
+    """Nothing listening at --local: one line on stderr, status 3 (could not connect), no
+    traceback."""
     url = f"http://127.0.0.1:{closed_port()}"
     proc = await streamer("book", "--seconds", "30", "--local", url, "BTCUSDT")
     code, _out, err = await finish(proc)
-    assert code == 2
+    assert code == 3
     assert len(err.splitlines()) == 1 and "cannot connect" in err, err
 
 

@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import signal
 import sys
 from collections.abc import Sequence
@@ -52,6 +53,66 @@ def _symbols(values: Sequence[str]) -> list[str]:
     return [s.strip().upper() for v in values for s in v.split(",") if s.strip()]
 
 
+# argparse type functions: each bad value gets its own one-line message, before anything is
+# served (argparse would otherwise name the function: "invalid _port value").
+
+
+def port_number(text: str) -> int:
+    """A TCP port: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 to 65535 (0: any free port), got {text!r}"
+        )
+    return value
+
+
+def market_rate(text: str) -> float:
+    """Market actions per second: a finite number >= 0 (0: a still market)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number of actions per second >= 0, got {text!r}"
+        )
+    return value
+
+
+def finite_number(text: str) -> float:
+    """A finite number (its range is checked with the other settings)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    """Any whole number."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
 def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``exchange`` subcommand; its handler is ``args.func(args) -> int``."""
     p = subparsers.add_parser(
@@ -66,13 +127,18 @@ def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         help="spot (default), or usdm / coinm futures market data (depth with pu)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    p.add_argument("--port", type=port_number, default=0, help="port (default: any free port)")
     p.add_argument("--symbols", nargs="+", default=list(DEFAULT_SYMBOLS), help="symbols to trade")
-    p.add_argument("--seed", type=int, default=1, help="seed of the simulated market")
-    p.add_argument("--rate", type=float, default=100.0, help="simulated market actions per second")
+    p.add_argument("--seed", type=seed_number, default=1, help="seed of the simulated market")
+    p.add_argument(
+        "--rate",
+        type=market_rate,
+        default=100.0,
+        help="simulated market actions per second (0: a still market)",
+    )
     p.add_argument(
         "--weight-limit",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="W",
         help="REST request weight per minute (default: the venue's, 6000 spot, 2400 futures)",
@@ -84,7 +150,7 @@ def add_exchange_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     p.add_argument(
         "--firehose-rate",
-        type=float,
+        type=finite_number,
         default=None,
         metavar="MSGS",
         help="with --firehose: messages per second per stream (default: as fast as possible)",
@@ -175,9 +241,9 @@ async def _serve(args: argparse.Namespace) -> int:
                 sys.stdout.write("Ctrl-C to stop.\n")
             sys.stdout.flush()
             await exchange.serve_until(stop)
-    except OSError as exc:
-        print(f"streamer exchange: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # the address is taken, or cannot be bound here
+        print(f"streamer exchange: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
