@@ -35,8 +35,10 @@ placed (whatever happened to it next: it may have filled, or expired at once), 2
 not placed, with the reason on one line of stderr: ``InvalidOrder`` (a symbol filter refused it
 before sending), ``OrderRejected``, ``RateLimited`` or ``NOT_PLACED``. ``streamer order
 cancel`` exits 0 when the order was cancelled, 2 when the exchange does not know it
-(``OrderNotFound``). Any other failure (a refused key, an unreachable endpoint, missing
-credentials) is one line on stderr and status 2, never a traceback. For a person they print the
+(``OrderNotFound``). Any other failure is one line on stderr (a traceback only with
+``--debug``) and the status of the command-line conventions (``streamer.cli_common``): 2 missing
+credentials or a refused key, 3 an endpoint that cannot be reached, 1 anything else (an outcome
+that stayed unknown, say). For a person they print the
 order's fills and its state; with ``--json`` the order's own events as ``streamer orders``
 writes them (its updates and fills seen by this process), the last line always the order's
 state now.
@@ -50,6 +52,7 @@ import contextlib
 import os
 import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import IO, Any
@@ -61,12 +64,15 @@ from rich.text import Text
 from streamer.aio.orders import new_client_order_id
 from streamer.aio.runner import run
 from streamer.aio.streamer import Streamer
-from streamer.cli_live import error_line, positive_float, run_session
+from streamer.cli_common import EXIT_INTERRUPTED, EXIT_USAGE, debug_enabled, error_line, exit_code
+from streamer.cli_live import positive_float, run_session
 from streamer.config import Credentials, Endpoints
 from streamer.errors import (
     ConfigurationError,
     ExchangeError,
     InvalidOrder,
+    IPBanned,
+    OrderNotFound,
     OrderRejected,
     RateLimited,
     StreamerError,
@@ -112,7 +118,6 @@ RESOLVE_MARGIN = 30.0
 #: The Streamer's default placement timeout and NOT_PLACED delay (seconds), for the bound above.
 DEFAULT_ORDER_TIMEOUT = 10.0
 DEFAULT_NOT_PLACED_AFTER = 15.0
-INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 
 ENV_KEY = "BINANCE_API_KEY"
 ENV_SECRET = "BINANCE_API_SECRET"
@@ -129,8 +134,9 @@ def add_orders_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="watch the account's orders, fills and balances live (JSON lines with --json)",
         description="Show the account's open orders and balances, then every order, fill, "
         "balance and reconciliation event until --seconds or Ctrl-C (exit status 0; 2 for "
-        f"missing credentials or an endpoint that cannot be reached). Credentials: ${ENV_KEY} "
-        f"with ${ENV_SECRET} (HMAC) or with ${ENV_KEY_FILE} (Ed25519 PEM private key).",
+        "missing credentials or a refused key, 3 for an endpoint that cannot be reached). "
+        f"Credentials: ${ENV_KEY} with ${ENV_SECRET} (HMAC) or with ${ENV_KEY_FILE} (Ed25519 "
+        "PEM private key), or the [credentials] of the config file.",
     )
     _add_where(p)
     p.add_argument("--seconds", type=positive_float, metavar="S", help="exit after S seconds")
@@ -472,27 +478,13 @@ def cmd_orders(args: argparse.Namespace) -> int:
     async def session(s: Streamer, stop: asyncio.Event) -> None:
         await watch_orders(s, stop, write, subscribed)
 
-    return _guard_pipe(lambda: run(run_session(PROG_ORDERS, streamer, session, args.seconds)))
+    return run(run_session(PROG_ORDERS, streamer, session, args.seconds))
 
 
 def _key_hint(credentials: Credentials) -> str:
     """The API key's first characters (the key is not secret, but there is no need for all)."""
     key = credentials.api_key
     return key[:6] + "…" if len(key) > 10 else "…"
-
-
-def _guard_pipe(main: Callable[[], int]) -> int:
-    try:
-        return main()
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep the interpreter's own final
-        # flush of stdout from failing again (the recipe of the `signal` module's docs).
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-
-
-# -- streamer order place / cancel ---------------------------------------------------------------
 
 
 def say(prog: str, text: str) -> None:
@@ -519,31 +511,36 @@ def reason_line(exc: StreamerError) -> str:
     return f"{kind}: {text}"
 
 
+#: Errors that mean the order was not placed (or, on cancel, is unknown to the exchange): the
+#: exit status the issue gives them, 2, whatever the general convention says of their kind.
+_NOT_DONE = (InvalidOrder, OrderRejected, RateLimited, IPBanned, OrderNotFound)
+
+
 async def _one_shot(
     prog: str, streamer: Streamer, body: Callable[[Streamer], Awaitable[int]]
 ) -> int:
+    """Run ``body`` with ``streamer`` started; an error is one line and its exit status: 2 for
+    an order not placed or not found (its kind first: ``OrderRejected: -2010 ...``), else the
+    conventions' (3 could not connect, 2 a refused key or bad settings, 1 anything else)."""
     try:
         async with streamer:
             return await body(streamer)
-    except StreamerError as exc:
-        say(prog, reason_line(exc) if _is_order_error(exc) else str(exc) or type(exc).__name__)
-        return 2
-    except OSError as exc:
-        error_line(prog, exc)
-        return 2
-
-
-def _is_order_error(exc: StreamerError) -> bool:
-    """Errors worth their kind's name on the line (the others' messages say it already)."""
-    return isinstance(exc, InvalidOrder | ExchangeError)
+    except (StreamerError, OSError) as exc:
+        if debug_enabled():
+            traceback.print_exception(exc, file=sys.stderr)
+        if isinstance(exc, InvalidOrder | ExchangeError):
+            say(prog, reason_line(exc))
+        else:
+            error_line(prog, exc)
+        return EXIT_USAGE if isinstance(exc, _NOT_DONE) else exit_code(exc)
 
 
 def _interruptible(prog: str, main: Callable[[], int]) -> int:
     try:
-        return _guard_pipe(main)
+        return main()
     except KeyboardInterrupt:
         say(prog, "interrupted; the order's state: `streamer orders` shows it")
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
 
 
 def _resolved(order: Order) -> bool:

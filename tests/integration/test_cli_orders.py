@@ -32,9 +32,10 @@ SOURCES = {"local", "rest", "stream", "reconciliation"}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any BINANCE_* variable of the caller's, plus ``extra``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
-    return {**base, **extra}
+    """The environment without any BINANCE_* or STREAMER_* variable of the caller's, and no
+    config file (STREAMER_CONFIG names none), plus ``extra``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "STREAMER_"))}
+    return {**base, "HOME": "/nonexistent", **extra}
 
 
 def hmac_env(info: dict[str, Any]) -> dict[str, str]:
@@ -405,12 +406,13 @@ async def test_missing_credentials_are_one_line_and_status_2(
         ["order", "cancel", "--symbol", SYMBOL, "--client-order-id", "x"],
     ],
 )  # fmt: skip
-async def test_an_unreachable_endpoint_is_one_line_and_non_zero(command: list[str]) -> None:
-    """Nothing listening at --local: one line on stderr, a non-zero status, no traceback."""
+async def test_an_unreachable_endpoint_is_one_line_and_status_3(command: list[str]) -> None:
+    """Nothing listening at --local: one line on stderr, status 3 (could not connect), no
+    traceback."""
     url = f"http://127.0.0.1:{closed_port()}"
     env = clean_env(BINANCE_API_KEY="key", BINANCE_API_SECRET="notprinted")
     code, out, err = await cli(*command, "--local", url, env=env)
-    assert code != 0
+    assert code == 3, err
     assert out == "" and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert "notprinted" not in err
 
