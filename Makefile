@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/streamer demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check streamer tests benchmarks
-	$(BIN)/ruff format --check streamer tests benchmarks
+	$(BIN)/ruff check streamer tests benchmarks examples
+	$(BIN)/ruff format --check streamer tests benchmarks examples
 	$(BIN)/mypy --strict streamer
 
 test: lint

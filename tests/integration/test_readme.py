@@ -50,6 +50,7 @@ EXPECTED = {
     "from binance import": "executionReport NEW",
     "import ccxt.pro": " open",
     "await s.track_orders()": "FILLED stream",
+    "binance_exchange, fault": "1 passed",
 }
 
 
