@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from streamer import cli, cli_common
 from tests.conftest import ROOT
 from tests.integration.procs import PIPE, T, exchange_process
 
@@ -159,18 +160,21 @@ def command_lines() -> list[str]:
 
 
 def uses() -> dict[str, set[str]]:
-    """Subcommand -> the flags the README uses with it."""
+    """Subcommand (its path: ``book``, ``order place``) -> the flags the README uses with it."""
+    paths = set(cli_common.subcommands(cli.build_parser()))
     out: dict[str, set[str]] = {}
     for line in command_lines():
-        words = line.split()
-        sub = words[1] if len(words) > 1 and not words[1].startswith("-") else ""
+        words = line.split()[1:]
+        sub = next((" ".join(words[:n]) for n in (2, 1) if " ".join(words[:n]) in paths), "")
+        if not sub and words and not words[0].startswith("-"):
+            sub = words[0]  # not a command: its --help fails and says so
         out.setdefault(sub, set()).update(FLAG.findall(line))
     return out
 
 
 async def help_flags(sub: str) -> set[str]:
     """The flags ``streamer SUB --help`` lists (the top level's for ``sub == ""``)."""
-    args = [sub, "--help"] if sub else ["--help"]
+    args = [*sub.split(), "--help"]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
