@@ -66,6 +66,7 @@ from streamer.aio.runner import run
 from streamer.aio.streamer import Streamer
 from streamer.cli_common import EXIT_INTERRUPTED, EXIT_USAGE, debug_enabled, error_line, exit_code
 from streamer.cli_live import positive_float, run_session
+from streamer.cli_metrics import add_metrics_args, with_metrics
 from streamer.config import Credentials, Endpoints
 from streamer.errors import (
     ConfigurationError,
@@ -77,6 +78,7 @@ from streamer.errors import (
     RateLimited,
     StreamerError,
 )
+from streamer.logs import add_logging_args, setup_logging
 from streamer.order_models import (
     Balance,
     Fill,
@@ -148,6 +150,8 @@ def add_orders_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "library's)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    add_metrics_args(p)
+    add_logging_args(p)
     p.set_defaults(func=cmd_orders)
 
     order = subparsers.add_parser(
@@ -453,6 +457,7 @@ def _streamer(endpoints: Endpoints, credentials: Credentials, **settings: Any) -
 
 
 def cmd_orders(args: argparse.Namespace) -> int:
+    setup_logging(args)
     try:
         credentials = credentials_from_env()
         endpoints = _endpoints(args)
@@ -478,7 +483,8 @@ def cmd_orders(args: argparse.Namespace) -> int:
     async def session(s: Streamer, stop: asyncio.Event) -> None:
         await watch_orders(s, stop, write, subscribed)
 
-    return run(run_session(PROG_ORDERS, streamer, session, args.seconds))
+    metered = with_metrics(PROG_ORDERS, args, session)
+    return run(run_session(PROG_ORDERS, streamer, metered, args.seconds))
 
 
 def _key_hint(credentials: Credentials) -> str:

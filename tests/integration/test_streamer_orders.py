@@ -32,6 +32,7 @@ from streamer import (
 )
 from streamer.order_models import OrderEvent
 from streamer.testing import FakeExchange
+from streamer.testing.exchange.faults import Fault, FaultKind
 from tests.helpers import ed25519_pems
 from tests.integration.live import EventLog, T
 
@@ -637,3 +638,18 @@ async def test_a_cancelled_placement_is_resolved_not_forgotten(
         assert s.orders()[0].status is OrderStatus.NEW
         await asyncio.sleep(1.5)
         await assert_equals_exchange(s, ex, keys)
+
+
+async def test_an_order_fault_for_one_account_spares_the_others(
+    ex: FakeExchange, keys: dict[str, str]
+) -> None:
+    """An order fault naming an account fires for that account's order only."""
+    other = await ex.create_account()
+    async with streamer(ex, keys) as s, streamer(ex, other) as t:
+        await s.track_orders()
+        await t.track_orders()
+        ex.faults.add(Fault(FaultKind.ORDER_5XX_NOT_PLACED, account_id=await account_id(ex, other)))
+        spared = await resting_buy(s, ex)
+        assert spared.status is OrderStatus.NEW
+        hit = await resting_buy(t, ex)
+        assert (await hit.resolved(timeout=T)).status is OrderStatus.NOT_PLACED

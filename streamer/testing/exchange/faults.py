@@ -551,9 +551,12 @@ class FaultPlan:
         """A rate_limit fault for the request being served on ``channel``, if one is due."""
         return self._take(frozenset({FaultKind.RATE_LIMIT}), channel=channel)
 
-    def take_order_fault(self, symbol: str, channel: str = "rest") -> Fault | None:
-        """An order-placement fault for an order on ``symbol``, if one is due."""
-        return self._take(ORDER_KINDS, channel=channel, symbol=symbol)
+    def take_order_fault(
+        self, symbol: str, channel: str = "rest", account_id: int | None = None
+    ) -> Fault | None:
+        """An order-placement fault for an order of ``account_id`` on ``symbol``, if one is
+        due (a fault naming an account fires only for that account's orders)."""
+        return self._take(ORDER_KINDS, channel=channel, symbol=symbol, account_id=account_id)
 
     def take_depth_fault(
         self, symbol: str, connection: int | None = None, channel: str = "market"

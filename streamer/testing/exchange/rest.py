@@ -416,7 +416,7 @@ class RestApi:
         counted = self._weights.count_order(call.account_id, call.now_ms)
         if not counted.allowed:
             raise ApiError(counted.code or -1015, counted.msg, counted.status, counted.headers())
-        fault = self._faults.take_order_fault(args["symbol"], "rest")
+        fault = self._faults.take_order_fault(args["symbol"], "rest", call.account_id)
         kind = fault.kind if fault is not None else None
         if fault is not None and kind in (
             FaultKind.ORDER_5XX_NOT_PLACED,

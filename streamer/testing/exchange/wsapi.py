@@ -733,7 +733,7 @@ class WsApi:
         counted = self._weights.count_order(key.account_id, now_ms)
         if not counted.allowed:
             raise _Answer(counted.status, counted.code or -1015, counted.msg)
-        fault = self._faults.take_order_fault(symbol, channel="wsapi")
+        fault = self._faults.take_order_fault(symbol, channel="wsapi", account_id=key.account_id)
         if fault is None:
             result = self._place(key, p, now_ms)
             self._dispatch(now_ms)
