@@ -50,10 +50,7 @@ from streamer.errors import (
     ConnectError,
     ExchangeError,
     InvalidOrder,
-    IPBanned,
     OrderNotFound,
-    OrderRejected,
-    RateLimited,
     ServerError,
     StreamerClosed,
     StreamerError,
@@ -219,7 +216,6 @@ class Trading:
         self._gap_reasons: list[str] = []
         self._reconciling = asyncio.Lock()
         self._resolving: set[str] = set()
-        self._started = False
         self._closed = False
         self.counters = {
             "placed": 0,
@@ -234,13 +230,12 @@ class Trading:
 
     async def start(self) -> None:
         """Measure the clock offset, subscribe to the user stream (before any order: protocol
-        §3.4), and reconcile once (the ``subscribed`` gap the stream reports)."""
+        §3.4), and reconcile once (reason ``subscribed``), then keep reconciling."""
         assert self.user is not None
         await self.rest.sync_time()
         await self.user.start()
         await self.reconcile("subscribed")
         self._spawn(self._reconciler())
-        self._started = True
 
     async def close(self) -> None:
         self._closed = True
@@ -350,7 +345,7 @@ class Trading:
             self.tracker.rejected(cid, f"not sent: {exc}")
             self._publish()
             raise
-        except (OrderRejected, RateLimited, IPBanned, ExchangeError) as exc:
+        except ExchangeError as exc:  # definite: OrderRejected, RateLimited, IPBanned, ...
             self._confirmed.pop(cid, None)
             self.counters["rejected"] += 1
             self.tracker.rejected(cid, _reason(exc))
@@ -363,7 +358,8 @@ class Trading:
             self.counters["unknown"] += 1
             self.tracker.unknown(cid, "the placement was interrupted")
             self._publish()
-            self._spawn(self._resolve(symbol, cid, sent_at))
+            if not self.is_closed():  # closing: the task group takes no new task
+                self._spawn(self._resolve(symbol, cid, sent_at))
             raise
         self.counters["placed"] += 1
         self.tracker.receive_rest_order(body, source="rest")

@@ -238,12 +238,10 @@ class Streamer:
                 raise ConfigurationError(f"{name} must be positive")
         if reconcile_interval is not None and not reconcile_interval > 0:
             raise ConfigurationError("reconcile_interval must be positive (or None)")
-        self._trading_settings = {
-            "reconcile_interval": reconcile_interval,
-            "request_timeout": order_timeout,
-            "not_placed_after": not_placed_after,
-            "event_timeout": event_timeout,
-        }
+        self._reconcile_interval = reconcile_interval
+        self._order_timeout = order_timeout
+        self._not_placed_after = not_placed_after
+        self._event_timeout = event_timeout
         self._user_silence = user_silence_timeout
         self._trading: Trading | None = None
         self._trading_lock = asyncio.Lock()
@@ -588,7 +586,10 @@ class Streamer:
                 new_client_id=new_client_order_id,
                 publish=self._publish_orders,
                 reference_price=self._mid_price,
-                **self._trading_settings,  # type: ignore[arg-type]
+                reconcile_interval=self._reconcile_interval,
+                event_timeout=self._event_timeout,
+                not_placed_after=self._not_placed_after,
+                request_timeout=self._order_timeout,
             )
             trading.metrics = self._metrics
             trading.user = UserStream(
