@@ -81,14 +81,16 @@ def check_depth(depth: int) -> None:
         raise ConfigurationError(f"--depth must be from 1 to {MAX_DEPTH} levels, not {depth}")
 
 
-def add_endpoint_args(parser: argparse.ArgumentParser) -> None:
-    """``--venue``, and ``--testnet`` or ``--local URL`` (default: the real Binance venue)."""
-    parser.add_argument(
-        "--venue",
-        choices=sorted(_PRESETS),
-        default="spot",
-        help="spot (default), usdm or coinm futures",
-    )
+def add_endpoint_args(parser: argparse.ArgumentParser, *, venues: bool = True) -> None:
+    """``--venue`` (unless ``venues`` is false: a spot-only command), and ``--testnet`` or
+    ``--local URL`` (default: the real Binance venue)."""
+    if venues:
+        parser.add_argument(
+            "--venue",
+            choices=sorted(_PRESETS),
+            default="spot",
+            help="spot (default), usdm or coinm futures",
+        )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--testnet", action="store_true", help="the spot testnet")
     where.add_argument(
@@ -100,16 +102,17 @@ def add_endpoint_args(parser: argparse.ArgumentParser) -> None:
 
 def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
     """The endpoints ``--venue``/``--testnet``/``--local`` select; ConfigurationError if none."""
+    venue = getattr(args, "venue", "spot")  # spot-only commands have no --venue
     if args.local is not None:
-        return Endpoints.local(args.local, venue=args.venue)
+        return Endpoints.local(args.local, venue=venue)
     if args.testnet:
-        if args.venue != "spot":
+        if venue != "spot":
             raise ConfigurationError(
-                f"--testnet: there is no {args.venue} testnet preset; use --local URL or "
+                f"--testnet: there is no {venue} testnet preset; use --local URL or "
                 "Endpoints(...) from Python"
             )
         return Endpoints.spot_testnet()
-    return _PRESETS[args.venue]()
+    return _PRESETS[venue]()
 
 
 def symbols_from_args(values: Sequence[str]) -> list[str]:

@@ -65,7 +65,12 @@ from streamer.aio.orders import new_client_order_id
 from streamer.aio.runner import run
 from streamer.aio.streamer import Streamer
 from streamer.cli_common import EXIT_INTERRUPTED, EXIT_USAGE, debug_enabled, error_line, exit_code
-from streamer.cli_live import positive_float, run_session
+from streamer.cli_live import (
+    add_endpoint_args,
+    endpoints_from_args,
+    positive_float,
+    run_session,
+)
 from streamer.cli_metrics import add_metrics_args, with_metrics
 from streamer.config import Credentials, Endpoints
 from streamer.errors import (
@@ -140,7 +145,7 @@ def add_orders_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         f"Credentials: ${ENV_KEY} with ${ENV_SECRET} (HMAC) or with ${ENV_KEY_FILE} (Ed25519 "
         "PEM private key), or the [credentials] of the config file.",
     )
-    _add_where(p)
+    add_endpoint_args(p, venues=False)
     p.add_argument("--seconds", type=positive_float, metavar="S", help="exit after S seconds")
     p.add_argument(
         "--reconcile-interval",
@@ -196,7 +201,7 @@ def add_orders_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         f"order is declared NOT_PLACED (default {DEFAULT_NOT_PLACED_AFTER:g}; Binance's own "
         "backend timeout is 10 s)",
     )
-    _add_where(p)
+    add_endpoint_args(p, venues=False)
     p.add_argument("--json", action="store_true", help="JSON lines; the last one is the order")
     p.set_defaults(func=cmd_place)
 
@@ -208,27 +213,9 @@ def add_orders_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     p.add_argument("--symbol", required=True, type=str.upper, help="e.g. BTCUSDT")
     p.add_argument("--client-order-id", required=True, metavar="ID", help="the order's id")
-    _add_where(p)
+    add_endpoint_args(p, venues=False)
     p.add_argument("--json", action="store_true", help="JSON lines; the last one is the order")
     p.set_defaults(func=cmd_cancel)
-
-
-def _add_where(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--testnet", action="store_true", help="the spot testnet")
-    where.add_argument(
-        "--local",
-        metavar="URL",
-        help="the local exchange at URL (the http://127.0.0.1:P that `streamer exchange` prints)",
-    )
-
-
-def _endpoints(args: argparse.Namespace) -> Endpoints:
-    if args.local is not None:
-        return Endpoints.local(args.local)
-    if args.testnet:
-        return Endpoints.spot_testnet()
-    return Endpoints.binance_spot()
 
 
 def credentials_from_env() -> Credentials:
@@ -460,7 +447,7 @@ def cmd_orders(args: argparse.Namespace) -> int:
     setup_logging(args)
     try:
         credentials = credentials_from_env()
-        endpoints = _endpoints(args)
+        endpoints = endpoints_from_args(args)
         streamer = _streamer(endpoints, credentials, reconcile_interval=args.reconcile_interval)
     except StreamerError as exc:
         error_line(PROG_ORDERS, exc)
@@ -594,7 +581,7 @@ def cmd_place(args: argparse.Namespace) -> int:
     try:
         credentials = credentials_from_env()
         streamer = _streamer(
-            _endpoints(args),
+            endpoints_from_args(args),
             credentials,
             order_timeout=args.timeout,
             not_placed_after=args.not_placed_after,
@@ -653,7 +640,7 @@ def cmd_place(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     try:
         credentials = credentials_from_env()
-        streamer = _streamer(_endpoints(args), credentials)
+        streamer = _streamer(endpoints_from_args(args), credentials)
     except StreamerError as exc:
         error_line(PROG_CANCEL, exc)
         return 2
