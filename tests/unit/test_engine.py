@@ -19,6 +19,7 @@ from streamer.testing.exchange.symbols import (
     symbol_infos,
     to_units,
 )
+from tests.engine_events import positions, reports
 
 D = Decimal
 SYMBOLS = ["BTCUSDT", "ETHBTC", "BNBUSDT"]
@@ -69,22 +70,6 @@ def place(engine: Engine, account: int, **kw: Any) -> dict[str, Any]:
     }
     args.update(kw)
     return engine.place_order(account, **args)
-
-
-def reports(out: EngineOutput, account: int) -> list[dict[str, Any]]:
-    return [
-        u.event
-        for u in out.user_events
-        if u.account_id == account and u.event["e"] == "executionReport"
-    ]
-
-
-def positions(out: EngineOutput, account: int) -> list[dict[str, Any]]:
-    return [
-        u.event
-        for u in out.user_events
-        if u.account_id == account and u.event["e"] == "outboundAccountPosition"
-    ]
 
 
 def mid_price(engine: Engine) -> Decimal:

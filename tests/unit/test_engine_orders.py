@@ -18,6 +18,7 @@ from streamer.testing.exchange.engine import (
     fmt,
 )
 from streamer.testing.exchange.symbols import load_exchange_info, symbol_infos
+from tests.engine_events import positions, reports
 
 D = Decimal
 SYMBOLS = ["BTCUSDT", "ETHBTC", "BNBUSDT"]
@@ -48,22 +49,6 @@ def place(engine: Engine, account: int, **kw: Any) -> dict[str, Any]:
     }
     args.update(kw)
     return engine.place_order(account, **args)
-
-
-def reports(out: EngineOutput, account: int) -> list[dict[str, Any]]:
-    return [
-        u.event
-        for u in out.user_events
-        if u.account_id == account and u.event["e"] == "executionReport"
-    ]
-
-
-def positions(out: EngineOutput, account: int) -> list[dict[str, Any]]:
-    return [
-        u.event
-        for u in out.user_events
-        if u.account_id == account and u.event["e"] == "outboundAccountPosition"
-    ]
 
 
 def last(engine: Engine) -> Decimal:
